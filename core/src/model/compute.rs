@@ -1,0 +1,225 @@
+//! Launch templates and Auto Scaling Groups.
+
+use serde::{Deserialize, Serialize};
+
+use super::elb::TargetGroup;
+use super::network::{SecurityGroup, Subnet};
+use crate::refs::{Kind, Ref, ResourceKind};
+
+/// The machine image of a launch template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Image {
+    /// A fixed AMI id (`ami-0abc...`).
+    AmiId(String),
+    /// A public SSM parameter resolved at apply time (e.g. the latest Amazon Linux 2023).
+    SsmParameter(String),
+}
+
+impl Image {
+    /// The latest Amazon Linux 2023 for x86_64, via AWS's public SSM parameter.
+    pub fn amazon_linux_2023() -> Self {
+        Image::SsmParameter(
+            "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64".into(),
+        )
+    }
+}
+
+/// Whether the instance metadata service requires session tokens (IMDSv2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpTokens {
+    Required,
+    Optional,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataOptions {
+    pub http_tokens: HttpTokens,
+    pub http_put_response_hop_limit: u8,
+}
+
+impl Default for MetadataOptions {
+    /// IMDSv2 required, hop limit 1 (containers on the host cannot reach the metadata service).
+    fn default() -> Self {
+        MetadataOptions {
+            http_tokens: HttpTokens::Required,
+            http_put_response_hop_limit: 1,
+        }
+    }
+}
+
+/// A launch template. Any change to its data becomes a new template version and an instance
+/// refresh of the Auto Scaling Groups that use it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LaunchTemplate {
+    pub image: Image,
+    pub instance_type: String,
+    /// User data as plain text (a shell script or cloud-init); encoded by the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    pub security_groups: Vec<Ref<SecurityGroup>>,
+    pub metadata_options: MetadataOptions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_volume_size_gib: Option<u32>,
+}
+
+impl LaunchTemplate {
+    pub fn new(image: Image, instance_type: impl Into<String>) -> Self {
+        LaunchTemplate {
+            image,
+            instance_type: instance_type.into(),
+            user_data: None,
+            security_groups: Vec::new(),
+            metadata_options: MetadataOptions::default(),
+            key_name: None,
+            root_volume_size_gib: None,
+        }
+    }
+
+    pub fn user_data(mut self, script: impl Into<String>) -> Self {
+        self.user_data = Some(script.into());
+        self
+    }
+
+    pub fn security_group(mut self, group: &Ref<SecurityGroup>) -> Self {
+        self.security_groups.push(group.clone());
+        self
+    }
+
+    pub fn key_name(mut self, key: impl Into<String>) -> Self {
+        self.key_name = Some(key.into());
+        self
+    }
+
+    pub fn root_volume_size(mut self, gib: u32) -> Self {
+        self.root_volume_size_gib = Some(gib);
+        self
+    }
+
+    pub fn metadata_options(mut self, options: MetadataOptions) -> Self {
+        self.metadata_options = options;
+        self
+    }
+}
+
+impl ResourceKind for LaunchTemplate {
+    const KIND: Kind = Kind::LaunchTemplate;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HealthCheckType {
+    Ec2,
+    Elb,
+}
+
+/// Target tracking on the group's average CPU utilisation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CpuTargetTracking {
+    pub target_percent: f64,
+}
+
+/// How launch-template changes roll through the group (an instance refresh).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRefresh {
+    /// Percentage of desired capacity kept healthy during the refresh. 100 (the default) launches
+    /// new instances before terminating old ones.
+    pub min_healthy_percentage: u32,
+    /// Upper bound while launching before terminating (100-200).
+    pub max_healthy_percentage: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_warmup_seconds: Option<u32>,
+    pub skip_matching: bool,
+    pub auto_rollback: bool,
+}
+
+impl Default for InstanceRefresh {
+    fn default() -> Self {
+        InstanceRefresh {
+            min_healthy_percentage: 100,
+            max_healthy_percentage: 200,
+            instance_warmup_seconds: None,
+            skip_matching: true,
+            auto_rollback: true,
+        }
+    }
+}
+
+/// An Auto Scaling Group running the latest version of a launch template.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutoScalingGroup {
+    pub launch_template: Ref<LaunchTemplate>,
+    pub subnets: Vec<Ref<Subnet>>,
+    pub min_size: u32,
+    pub max_size: u32,
+    /// `None` leaves the desired capacity to scaling policies (set to `min_size` on create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_capacity: Option<u32>,
+    pub target_groups: Vec<Ref<TargetGroup>>,
+    pub health_check_type: HealthCheckType,
+    pub health_check_grace_period_seconds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_target_tracking: Option<CpuTargetTracking>,
+    pub instance_refresh: InstanceRefresh,
+}
+
+impl AutoScalingGroup {
+    /// A group of `min..=max` instances in `subnets`, EC2 health checks, 300 s grace period.
+    pub fn new(
+        launch_template: &Ref<LaunchTemplate>,
+        subnets: &[&Ref<Subnet>],
+        min_size: u32,
+        max_size: u32,
+    ) -> Self {
+        AutoScalingGroup {
+            launch_template: launch_template.clone(),
+            subnets: subnets.iter().map(|s| (*s).clone()).collect(),
+            min_size,
+            max_size,
+            desired_capacity: None,
+            target_groups: Vec::new(),
+            health_check_type: HealthCheckType::Ec2,
+            health_check_grace_period_seconds: 300,
+            cpu_target_tracking: None,
+            instance_refresh: InstanceRefresh::default(),
+        }
+    }
+
+    /// Register instances with a target group and switch to ELB health checks.
+    pub fn target_group(mut self, target_group: &Ref<TargetGroup>) -> Self {
+        self.target_groups.push(target_group.clone());
+        self.health_check_type = HealthCheckType::Elb;
+        self
+    }
+
+    pub fn desired_capacity(mut self, n: u32) -> Self {
+        self.desired_capacity = Some(n);
+        self
+    }
+
+    pub fn health_check(mut self, kind: HealthCheckType, grace_period_seconds: u32) -> Self {
+        self.health_check_type = kind;
+        self.health_check_grace_period_seconds = grace_period_seconds;
+        self
+    }
+
+    /// Scale to keep average CPU near `percent`.
+    pub fn scale_on_cpu(mut self, percent: f64) -> Self {
+        self.cpu_target_tracking = Some(CpuTargetTracking {
+            target_percent: percent,
+        });
+        self
+    }
+
+    pub fn instance_refresh(mut self, preferences: InstanceRefresh) -> Self {
+        self.instance_refresh = preferences;
+        self
+    }
+}
+
+impl ResourceKind for AutoScalingGroup {
+    const KIND: Kind = Kind::AutoScalingGroup;
+}

@@ -1,0 +1,302 @@
+//! VPC, subnets, internet gateway, route tables and security groups.
+
+use serde::{Deserialize, Serialize};
+
+use crate::refs::{Kind, Ref, ResourceKind};
+
+/// A VPC. DNS support and hostnames are on by default (ALB and RDS endpoints need them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Vpc {
+    pub cidr: String,
+    pub enable_dns_support: bool,
+    pub enable_dns_hostnames: bool,
+}
+
+impl Vpc {
+    pub fn new(cidr: impl Into<String>) -> Self {
+        Vpc {
+            cidr: cidr.into(),
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+        }
+    }
+
+    pub fn dns_support(mut self, on: bool) -> Self {
+        self.enable_dns_support = on;
+        self
+    }
+
+    pub fn dns_hostnames(mut self, on: bool) -> Self {
+        self.enable_dns_hostnames = on;
+        self
+    }
+}
+
+impl ResourceKind for Vpc {
+    const KIND: Kind = Kind::Vpc;
+}
+
+/// A subnet in one availability zone of the stack's region.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub vpc: Ref<Vpc>,
+    pub cidr: String,
+    pub availability_zone: String,
+    pub map_public_ip_on_launch: bool,
+}
+
+impl Subnet {
+    /// A public subnet: instances launched in it get a public IP.
+    pub fn public(vpc: &Ref<Vpc>, cidr: impl Into<String>, zone: impl Into<String>) -> Self {
+        Subnet {
+            vpc: vpc.clone(),
+            cidr: cidr.into(),
+            availability_zone: zone.into(),
+            map_public_ip_on_launch: true,
+        }
+    }
+
+    /// A private subnet: no public IPs on launch.
+    pub fn private(vpc: &Ref<Vpc>, cidr: impl Into<String>, zone: impl Into<String>) -> Self {
+        Subnet {
+            map_public_ip_on_launch: false,
+            ..Subnet::public(vpc, cidr, zone)
+        }
+    }
+}
+
+impl ResourceKind for Subnet {
+    const KIND: Kind = Kind::Subnet;
+}
+
+/// An internet gateway, attached to its VPC.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InternetGateway {
+    pub vpc: Ref<Vpc>,
+}
+
+impl InternetGateway {
+    pub fn new(vpc: &Ref<Vpc>) -> Self {
+        InternetGateway { vpc: vpc.clone() }
+    }
+}
+
+impl ResourceKind for InternetGateway {
+    const KIND: Kind = Kind::InternetGateway;
+}
+
+/// A route table with its routes and subnet associations (both owned by the table and compared
+/// as whole sets).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteTable {
+    pub vpc: Ref<Vpc>,
+    pub routes: Vec<Route>,
+    pub subnets: Vec<Ref<Subnet>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: String,
+    pub internet_gateway: Ref<InternetGateway>,
+}
+
+impl RouteTable {
+    pub fn new(vpc: &Ref<Vpc>) -> Self {
+        RouteTable {
+            vpc: vpc.clone(),
+            routes: Vec::new(),
+            subnets: Vec::new(),
+        }
+    }
+
+    /// Route `destination` (a CIDR, e.g. `0.0.0.0/0`) to an internet gateway.
+    pub fn route(mut self, destination: impl Into<String>, gateway: &Ref<InternetGateway>) -> Self {
+        self.routes.push(Route {
+            destination: destination.into(),
+            internet_gateway: gateway.clone(),
+        });
+        self
+    }
+
+    /// Associate a subnet with this table.
+    pub fn associate(mut self, subnet: &Ref<Subnet>) -> Self {
+        self.subnets.push(subnet.clone());
+        self
+    }
+}
+
+impl ResourceKind for RouteTable {
+    const KIND: Kind = Kind::RouteTable;
+}
+
+/// IP protocol of a security-group rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpProtocol {
+    Tcp,
+    Udp,
+    Icmp,
+    /// Every protocol and port (`-1`).
+    All,
+}
+
+/// The other end of a security-group rule: a CIDR block or another security group.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    Cidr(String),
+    Ipv6Cidr(String),
+    SecurityGroup(Ref<SecurityGroup>),
+}
+
+/// One security-group rule. For ingress the peer is the source, for egress the destination.
+/// Ports are inclusive; for [`IpProtocol::All`] they are 0..=65535 and ignored by AWS.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Rule {
+    pub protocol: IpProtocol,
+    pub from_port: u16,
+    pub to_port: u16,
+    pub peer: Peer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl Rule {
+    /// TCP on one port; add the peer with [`Rule::from_anywhere`], [`Rule::from_cidr`] or
+    /// [`Rule::from_group`].
+    pub fn tcp(port: u16) -> RuleBuilder {
+        Rule::tcp_range(port, port)
+    }
+
+    pub fn tcp_range(from_port: u16, to_port: u16) -> RuleBuilder {
+        RuleBuilder {
+            protocol: IpProtocol::Tcp,
+            from_port,
+            to_port,
+        }
+    }
+
+    pub fn udp(port: u16) -> RuleBuilder {
+        RuleBuilder {
+            protocol: IpProtocol::Udp,
+            from_port: port,
+            to_port: port,
+        }
+    }
+
+    /// All traffic.
+    pub fn all() -> RuleBuilder {
+        RuleBuilder {
+            protocol: IpProtocol::All,
+            from_port: 0,
+            to_port: 65535,
+        }
+    }
+
+    pub fn describe(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Whether this rule admits TCP traffic on `port`.
+    pub fn admits_tcp(&self, port: u16) -> bool {
+        match self.protocol {
+            IpProtocol::All => true,
+            IpProtocol::Tcp => self.from_port <= port && port <= self.to_port,
+            IpProtocol::Udp | IpProtocol::Icmp => false,
+        }
+    }
+}
+
+/// A rule waiting for its peer.
+#[derive(Clone, Copy, Debug)]
+pub struct RuleBuilder {
+    protocol: IpProtocol,
+    from_port: u16,
+    to_port: u16,
+}
+
+impl RuleBuilder {
+    fn peer(self, peer: Peer) -> Rule {
+        Rule {
+            protocol: self.protocol,
+            from_port: self.from_port,
+            to_port: self.to_port,
+            peer,
+            description: None,
+        }
+    }
+
+    /// From (or to) any IPv4 address: `0.0.0.0/0`.
+    pub fn from_anywhere(self) -> Rule {
+        self.peer(Peer::Cidr("0.0.0.0/0".into()))
+    }
+
+    pub fn from_cidr(self, cidr: impl Into<String>) -> Rule {
+        self.peer(Peer::Cidr(cidr.into()))
+    }
+
+    pub fn from_ipv6_cidr(self, cidr: impl Into<String>) -> Rule {
+        self.peer(Peer::Ipv6Cidr(cidr.into()))
+    }
+
+    /// From (or to) the members of another security group.
+    pub fn from_group(self, group: &Ref<SecurityGroup>) -> Rule {
+        self.peer(Peer::SecurityGroup(group.clone()))
+    }
+
+    /// Egress spelling of [`RuleBuilder::from_anywhere`].
+    pub fn to_anywhere(self) -> Rule {
+        self.from_anywhere()
+    }
+
+    /// Egress spelling of [`RuleBuilder::from_group`].
+    pub fn to_group(self, group: &Ref<SecurityGroup>) -> Rule {
+        self.from_group(group)
+    }
+}
+
+/// A security group. Rules are owned by the group and compared as whole sets.
+/// Egress defaults to AWS's own default (all traffic to 0.0.0.0/0), so a fresh group plans clean.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub vpc: Ref<Vpc>,
+    pub description: String,
+    pub ingress: Vec<Rule>,
+    pub egress: Vec<Rule>,
+}
+
+impl SecurityGroup {
+    pub fn new(vpc: &Ref<Vpc>, description: impl Into<String>) -> Self {
+        SecurityGroup {
+            vpc: vpc.clone(),
+            description: description.into(),
+            ingress: Vec::new(),
+            egress: vec![Rule::all().to_anywhere()],
+        }
+    }
+
+    pub fn ingress(mut self, rule: Rule) -> Self {
+        self.ingress.push(rule);
+        self
+    }
+
+    /// Replace the default allow-all egress with explicit rules (call once per rule).
+    pub fn egress(mut self, rule: Rule) -> Self {
+        if self.egress == [Rule::all().to_anywhere()] {
+            self.egress.clear();
+        }
+        self.egress.push(rule);
+        self
+    }
+
+    /// No egress at all.
+    pub fn no_egress(mut self) -> Self {
+        self.egress.clear();
+        self
+    }
+}
+
+impl ResourceKind for SecurityGroup {
+    const KIND: Kind = Kind::SecurityGroup;
+}

@@ -1,0 +1,215 @@
+//! The `Stack`: a named set of resources in one region, with outputs and lint settings.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Bucket, Certificate, DbInstance, Declared, LoadBalancer, Resource, Vpc};
+use crate::refs::{Address, Ref, ResourceKind};
+
+/// Version of the stack JSON schema that [`Stack::to_json`] writes and [`Stack::from_json`] reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A stack: what `infra` reconciles against AWS.
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut stack = Stack::new("demo", "ap-northeast-2");
+/// let vpc = stack.add("main", Vpc::new("10.0.0.0/16"));
+/// let subnet = stack.add("public_a", Subnet::public(&vpc, "10.0.1.0/24", "ap-northeast-2a"));
+/// assert_eq!(subnet.address().to_string(), "ec2_subnet.public_a");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stack {
+    pub schema_version: u32,
+    pub name: String,
+    pub region: String,
+    pub resources: Vec<Declared>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Output>,
+    /// Lint ids raised to errors or silenced, with the reason.
+    #[serde(default)]
+    pub lints: BTreeMap<String, LintSetting>,
+}
+
+/// How a stack treats one lint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "level", rename_all = "snake_case")]
+pub enum LintSetting {
+    /// Silenced, with the reason recorded in the stack.
+    Allow { reason: String },
+    /// Raised to an error: validation fails while it fires.
+    Deny,
+}
+
+/// A named output: an attribute of a resource, known once it exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    pub resource: Address,
+    pub attribute: String,
+}
+
+/// Errors reading a stack's JSON.
+#[derive(Debug, thiserror::Error)]
+pub enum StackJsonError {
+    #[error("stack JSON is not valid")]
+    Parse(#[from] serde_json::Error),
+    #[error("stack JSON has schema version {found}; this infra reads version {expected}")]
+    Version { found: u32, expected: u32 },
+}
+
+impl Stack {
+    pub fn new(name: impl Into<String>, region: impl Into<String>) -> Self {
+        Stack {
+            schema_version: SCHEMA_VERSION,
+            name: name.into(),
+            region: region.into(),
+            resources: Vec::new(),
+            outputs: BTreeMap::new(),
+            lints: BTreeMap::new(),
+        }
+    }
+
+    /// Add a resource under a logical id and get a typed handle to it. Ids must be unique in
+    /// the stack; a duplicate is reported by validation rather than panicking here.
+    pub fn add<T>(&mut self, id: impl Into<String>, resource: T) -> Ref<T>
+    where
+        T: ResourceKind + Into<Resource>,
+    {
+        let id = id.into();
+        self.resources.push(Declared {
+            id: id.clone(),
+            resource: resource.into(),
+        });
+        Ref::from_id(id)
+    }
+
+    /// Declare a named output.
+    pub fn output(&mut self, name: impl Into<String>, value: Output) -> &mut Self {
+        self.outputs.insert(name.into(), value);
+        self
+    }
+
+    /// Silence a lint for this stack, recording why.
+    pub fn allow_lint(
+        &mut self,
+        lint_id: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> &mut Self {
+        self.lints.insert(
+            lint_id.into(),
+            LintSetting::Allow {
+                reason: reason.into(),
+            },
+        );
+        self
+    }
+
+    /// Raise a lint to an error for this stack.
+    pub fn deny_lint(&mut self, lint_id: impl Into<String>) -> &mut Self {
+        self.lints.insert(lint_id.into(), LintSetting::Deny);
+        self
+    }
+
+    /// The resource at `address`, if declared (the first one, should the id be duplicated).
+    pub fn get(&self, address: &Address) -> Option<&Declared> {
+        self.resources
+            .iter()
+            .find(|d| d.id == address.id && d.resource.kind() == address.kind)
+    }
+
+    /// The resource behind a typed handle.
+    pub fn resolve<T: ResourceKind>(&self, handle: &Ref<T>) -> Option<&Declared> {
+        self.get(&handle.address())
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a stack always serializes")
+    }
+
+    pub fn from_json(json: &str) -> Result<Stack, StackJsonError> {
+        #[derive(Deserialize)]
+        struct Header {
+            schema_version: u32,
+        }
+        let header: Header = serde_json::from_str(json)?;
+        if header.schema_version != SCHEMA_VERSION {
+            return Err(StackJsonError::Version {
+                found: header.schema_version,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        Ok(serde_json::from_str(json)?)
+    }
+}
+
+impl<T: ResourceKind> Ref<T> {
+    /// Any attribute the provider reports for this resource (`id`, `arn`, ...).
+    pub fn attribute(&self, name: impl Into<String>) -> Output {
+        Output {
+            resource: self.address(),
+            attribute: name.into(),
+        }
+    }
+
+    /// The AWS identifier (VPC id, ARN, bucket name...).
+    pub fn physical_id(&self) -> Output {
+        self.attribute(attributes::ID)
+    }
+}
+
+impl Ref<Vpc> {
+    pub fn vpc_id(&self) -> Output {
+        self.physical_id()
+    }
+}
+
+impl Ref<LoadBalancer> {
+    pub fn dns_name(&self) -> Output {
+        self.attribute(attributes::DNS_NAME)
+    }
+}
+
+impl Ref<DbInstance> {
+    pub fn endpoint(&self) -> Output {
+        self.attribute(attributes::ENDPOINT)
+    }
+
+    /// ARN of the Secrets Manager secret holding the AWS-managed master password.
+    pub fn master_user_secret_arn(&self) -> Output {
+        self.attribute(attributes::MASTER_USER_SECRET_ARN)
+    }
+}
+
+impl Ref<Bucket> {
+    pub fn bucket_name(&self) -> Output {
+        self.physical_id()
+    }
+}
+
+impl Ref<Certificate> {
+    pub fn arn(&self) -> Output {
+        self.physical_id()
+    }
+
+    /// The DNS records to create for validation, one `NAME CNAME VALUE` per line.
+    pub fn validation_records(&self) -> Output {
+        self.attribute(attributes::VALIDATION_RECORDS)
+    }
+}
+
+/// Names of the attributes providers report in [`crate::provider::Observed::attributes`].
+pub mod attributes {
+    /// Always present: the physical id.
+    pub const ID: &str = "id";
+    pub const ARN: &str = "arn";
+    pub const DNS_NAME: &str = "dns_name";
+    pub const ENDPOINT: &str = "endpoint";
+    pub const PORT: &str = "port";
+    pub const MASTER_USER_SECRET_ARN: &str = "master_user_secret_arn";
+    pub const VALIDATION_RECORDS: &str = "validation_records";
+    pub const STATUS: &str = "status";
+    /// Launch templates: the version number the template's data lives in.
+    pub const LATEST_VERSION: &str = "latest_version";
+}
