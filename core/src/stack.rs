@@ -212,4 +212,6 @@ pub mod attributes {
     pub const STATUS: &str = "status";
     /// Launch templates: the version number the template's data lives in.
     pub const LATEST_VERSION: &str = "latest_version";
+    /// Auto Scaling Groups: the launch-template version number the group is pinned to.
+    pub const LAUNCH_TEMPLATE_VERSION: &str = "launch_template_version";
 }

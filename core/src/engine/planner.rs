@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::diff::{self, field_value, redact, reference_fields, replace_mode};
@@ -13,8 +14,8 @@ use super::steps::Steps;
 use super::{EngineError, PlanOptions, ALLOW_DATA_LOSS_FLAG};
 use crate::model::{Certificate, Declared, FinalSnapshot, Resource};
 use crate::provider::{DeleteOptions, Observed, Provider};
-use crate::refs::Address;
-use crate::stack::Stack;
+use crate::refs::{Address, Kind};
+use crate::stack::{attributes, Stack};
 
 /// Validate the stack, discover what it owns, and plan the changes that reconcile the two (or,
 /// in [`PlanMode::Destroy`], delete everything it owns).
@@ -206,6 +207,23 @@ fn plan_declared(
                     "{dep} exists twice: `{field}` must point at the one kept"
                 ));
             }
+        } else if let Some(rollout) = rollout(&prior, field, &dep, dep_change) {
+            if action == Action::NoOp {
+                action = Action::Update;
+            }
+            if reason.is_none() {
+                reason = Some(rollout.reason);
+            }
+            if !fields.iter().any(|f| f.field == field) {
+                fields.push(FieldChange {
+                    field: field.to_string(),
+                    before: Value::String(rollout.before),
+                    after: Value::String(rollout.after),
+                    forces_replacement: false,
+                    sensitive: false,
+                });
+            }
+            continue;
         } else {
             continue;
         }
@@ -234,6 +252,51 @@ fn plan_declared(
         reason,
         delete_options: None,
     }
+}
+
+/// An Auto Scaling Group rolling its instances onto a new version of its launch template: why,
+/// and the versions shown as the `launch_template` field's change.
+struct Rollout {
+    reason: String,
+    before: String,
+    after: String,
+}
+
+/// Whether a group must roll out: its template gets a new version in this plan, or the group is
+/// not pinned to the template's current version (an apply stopped between the two steps).
+fn rollout(
+    group: &Observed,
+    field: &str,
+    template: &Address,
+    template_change: &Change,
+) -> Option<Rollout> {
+    if group.address.kind != Kind::AutoScalingGroup || field != "launch_template" {
+        return None;
+    }
+    let pinned = group.attributes.get(attributes::LAUNCH_TEMPLATE_VERSION);
+    let latest = template_change
+        .prior
+        .as_ref()
+        .and_then(|t| t.attributes.get(attributes::LATEST_VERSION));
+    let version = |v: Option<&String>| match v {
+        Some(v) => format!("{} version {v}", template.id),
+        None => template.id.clone(),
+    };
+    if template_change.action == Action::Update {
+        return Some(Rollout {
+            reason: format!("{template} gets a new version: instance refresh"),
+            before: version(pinned),
+            after: format!("{} new version", template.id),
+        });
+    }
+    let (pinned, latest) = (pinned?, latest?);
+    (pinned != latest).then(|| Rollout {
+        reason: format!(
+            "runs version {pinned} of {template}, whose current version is {latest}: instance refresh"
+        ),
+        before: version(Some(pinned)),
+        after: version(Some(latest)),
+    })
 }
 
 /// How the existing resource is deleted, and whether that is refused without

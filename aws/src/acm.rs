@@ -1,0 +1,738 @@
+//! ACM certificates: requested with DNS validation, imported from PEM files, or existing ones
+//! referred to by ARN.
+//!
+//! ACM has no tag filter: discovery lists every certificate in the region and reads each one's
+//! tags (concurrently), then describes the owned ones. Certificates declared as `Existing` are
+//! never tagged, changed or deleted; discovery reports them by describing the declared ARN.
+
+use std::time::{Duration, Instant};
+
+use acm::primitives::Blob;
+use acm::types::{
+    CertificateDetail, CertificateStatus, CertificateType, Filters, KeyAlgorithm, Tag,
+    ValidationMethod,
+};
+use aws_sdk_acm as acm;
+use futures::future::try_join_all;
+use infra_core::model::{Certificate, Declared, Resource};
+use infra_core::provider::Context;
+use infra_core::stack::attributes;
+use infra_core::{Address, Kind, Observed, ProviderError, Stack};
+
+use crate::support::{
+    api_error, client_token, create_once, error_code, is_not_found, owned_id, ownership_tags,
+    retry_not_found, wait_for, Poll,
+};
+use crate::AwsProvider;
+
+/// How long a new certificate may take to show up, and to show its DNS validation records.
+const VISIBLE_WITHIN: Duration = Duration::from_secs(30);
+/// How long a deleted listener may keep a certificate "in use".
+const IN_USE_RETRY: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+enum AcmError {
+    #[error("{address}: cannot read `{field}` file `{path}`")]
+    ReadPem {
+        address: Address,
+        field: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{address}: the existing certificate `{arn}` does not exist in this region (set `arn` to a certificate ARN ACM lists)")]
+    ExistingMissing { address: Address, arn: String },
+    #[error("{address}: certificate status is {status}; it will not become ISSUED (valid end state: ISSUED)")]
+    NotIssued { address: Address, status: String },
+    #[error("{address}: field `{field}` cannot change in place (it forces a replacement)")]
+    NotInPlace { address: Address, field: String },
+    #[error("{address}: AWS returned no {what}")]
+    Missing {
+        address: Address,
+        what: &'static str,
+    },
+    #[error("{address}: invalid tag `{key}`")]
+    Tag { address: Address, key: String },
+    #[error("{address} is a {found}, not an ACM certificate")]
+    WrongKind { address: Address, found: Kind },
+}
+
+impl From<AcmError> for ProviderError {
+    fn from(err: AcmError) -> Self {
+        // The chain is flattened here: ProviderError carries text, and the io error's message
+        // names only the failure (never file contents).
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        ProviderError::Other(text)
+    }
+}
+
+fn sdk_tags(address: &Address, stack: &str) -> Result<Vec<Tag>, ProviderError> {
+    ownership_tags(stack, &address.id)
+        .into_iter()
+        .map(|(k, v)| {
+            Tag::builder().key(k).value(v).build().map_err(|_| {
+                AcmError::Tag {
+                    address: address.clone(),
+                    key: k.to_string(),
+                }
+                .into()
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+// ---------------------------------------------------------------------------------------------
+
+pub(crate) async fn discover(
+    p: &AwsProvider,
+    stack: &Stack,
+) -> Result<Vec<Observed>, ProviderError> {
+    let owned = owned_certificates(p, &stack.name).await?;
+    let existing: Vec<(&str, &str)> = stack
+        .resources
+        .iter()
+        .filter_map(|d| match &d.resource {
+            Resource::Certificate(Certificate::Existing { arn }) => {
+                Some((d.id.as_str(), arn.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    let owned_details = try_join_all(owned.iter().map(|(_, arn)| describe(p, arn)));
+    let existing_details = try_join_all(existing.iter().map(|(_, arn)| async move {
+        match describe(p, arn).await {
+            Err(err) if is_not_found(&err) => Ok(None),
+            other => other.map(Some),
+        }
+    }));
+    let (owned_details, existing_details) = futures::try_join!(owned_details, existing_details)?;
+
+    let mut out = Vec::new();
+    for ((id, arn), detail) in owned.iter().zip(&owned_details) {
+        let address = Address::new(Kind::Certificate, id.as_str());
+        // An owned certificate the stack now declares as `Existing` by its own ARN is that
+        // existing certificate: reporting it so keeps it from being replaced (deleted).
+        let declared = stack.get(&address).map(|d| &d.resource);
+        if let Some(Resource::Certificate(Certificate::Existing { arn: declared_arn })) = declared {
+            if declared_arn == arn {
+                continue;
+            }
+        }
+        out.push(observe(p, address, declared, detail).await?);
+    }
+    for ((id, arn), detail) in existing.iter().zip(&existing_details) {
+        let address = Address::new(Kind::Certificate, *id);
+        if out.iter().any(|o| o.address == address) {
+            continue;
+        }
+        if let Some(detail) = detail {
+            out.push(observe_existing(address, arn, detail));
+        }
+    }
+    Ok(out)
+}
+
+/// Every certificate in the region tagged as owned by `stack`: (logical id, ARN).
+async fn owned_certificates(
+    p: &AwsProvider,
+    stack: &str,
+) -> Result<Vec<(String, String)>, ProviderError> {
+    // Without `Includes`, ListCertificates leaves out RSA-4096 and EC keys.
+    let all_keys = Filters::builder()
+        .set_key_types(Some(
+            KeyAlgorithm::values()
+                .iter()
+                .map(|k| KeyAlgorithm::from(*k))
+                .collect(),
+        ))
+        .build();
+    let summaries: Vec<acm::types::CertificateSummary> = p
+        .acm
+        .list_certificates()
+        .includes(all_keys)
+        .set_certificate_statuses(Some(
+            CertificateStatus::values()
+                .iter()
+                .map(|s| CertificateStatus::from(*s))
+                .collect(),
+        ))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("acm:ListCertificates", e))?;
+    let arns: Vec<String> = summaries
+        .iter()
+        .filter_map(|s| s.certificate_arn().map(str::to_string))
+        .collect();
+    let tagged = try_join_all(arns.into_iter().map(|arn| async move {
+        match p
+            .acm
+            .list_tags_for_certificate()
+            .certificate_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let id = owned_id(
+                    stack,
+                    out.tags()
+                        .iter()
+                        .map(|t| (t.key(), t.value().unwrap_or_default())),
+                );
+                Ok(id.map(|id| (id, arn)))
+            }
+            Err(e) => match api_error("acm:ListTagsForCertificate", e) {
+                // Deleted since the listing (the region is shared).
+                err if is_not_found(&err) => Ok(None),
+                err => Err(err),
+            },
+        }
+    }))
+    .await?;
+    Ok(tagged.into_iter().flatten().collect())
+}
+
+async fn describe(p: &AwsProvider, arn: &str) -> Result<CertificateDetail, ProviderError> {
+    let out = p
+        .acm
+        .describe_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+        .map_err(|e| api_error("acm:DescribeCertificate", e))?;
+    out.certificate.ok_or_else(|| ProviderError::Api {
+        operation: "acm:DescribeCertificate".into(),
+        code: "ResourceNotFoundException".into(),
+        message: format!("no certificate in the answer for {arn}"),
+    })
+}
+
+/// `NAME CNAME VALUE` per DNS validation record, one per line, without repeats (a wildcard and
+/// its apex share one record).
+fn validation_records(detail: &CertificateDetail) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for option in detail.domain_validation_options() {
+        if let Some(r) = option.resource_record() {
+            let line = format!("{} {} {}", r.name(), r.r#type().as_str(), r.value());
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+    }
+    lines.join("\n")
+}
+
+fn with_status(observed: Observed, detail: &CertificateDetail) -> Observed {
+    observed.with_attribute(
+        attributes::STATUS,
+        detail.status().map(|s| s.as_str()).unwrap_or_default(),
+    )
+}
+
+fn observe_existing(address: Address, arn: &str, detail: &CertificateDetail) -> Observed {
+    let observed = Observed::new(address, arn, Certificate::existing(arn).into())
+        .with_attribute(attributes::ARN, arn);
+    with_status(observed, detail)
+}
+
+/// An owned certificate in model form. `declared` is what the stack declares at this address,
+/// for what ACM does not keep: whether apply waits for ISSUED, and the PEM file paths.
+async fn observe(
+    p: &AwsProvider,
+    address: Address,
+    declared: Option<&Resource>,
+    detail: &CertificateDetail,
+) -> Result<Observed, ProviderError> {
+    let arn = detail.certificate_arn().unwrap_or_default().to_string();
+    let resource = if detail.r#type() == Some(&CertificateType::Imported) {
+        observe_imported(p, &address, declared, &arn, detail).await?
+    } else {
+        let domain_name = detail.domain_name().unwrap_or_default().to_string();
+        // ACM lists the domain name itself first among the alternative names.
+        let alternative_names = detail
+            .subject_alternative_names()
+            .iter()
+            .filter(|n| **n != domain_name)
+            .cloned()
+            .collect();
+        let wait_for_issued = matches!(
+            declared,
+            Some(Resource::Certificate(Certificate::Request {
+                wait_for_issued: true,
+                ..
+            }))
+        );
+        Certificate::Request {
+            domain_name,
+            alternative_names,
+            wait_for_issued,
+        }
+    };
+    let observed = Observed::new(address, arn.as_str(), resource.into())
+        .with_attribute(attributes::ARN, arn.as_str())
+        .with_attribute(attributes::VALIDATION_RECORDS, validation_records(detail));
+    Ok(with_status(observed, detail))
+}
+
+/// An imported certificate. ACM keeps the certificate body but not where it came from, and never
+/// returns the key: the declared paths are reported when the declared certificate file still
+/// holds the body ACM has, otherwise the certificate_pem field names what ACM holds, so the
+/// difference shows in the plan (and an update re-imports).
+async fn observe_imported(
+    p: &AwsProvider,
+    address: &Address,
+    declared: Option<&Resource>,
+    arn: &str,
+    detail: &CertificateDetail,
+) -> Result<Certificate, ProviderError> {
+    let held = format!(
+        "(imported certificate, serial {})",
+        detail.serial().unwrap_or("unknown")
+    );
+    let Some(Resource::Certificate(Certificate::Import {
+        certificate_pem,
+        private_key_pem,
+        chain_pem,
+    })) = declared
+    else {
+        return Ok(Certificate::Import {
+            certificate_pem: held,
+            private_key_pem: "(not readable from ACM)".into(),
+            chain_pem: None,
+        });
+    };
+    let in_acm = p
+        .acm
+        .get_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+        .map_err(|e| api_error("acm:GetCertificate", e))?;
+    let on_disk = tokio::fs::read_to_string(certificate_pem).await.ok();
+    let same = matches!(
+        (in_acm.certificate(), on_disk.as_deref()),
+        (Some(a), Some(b)) if a.trim() == b.trim()
+    );
+    tracing::debug!(%address, same, "acm: compared imported certificate with its file");
+    Ok(Certificate::Import {
+        certificate_pem: if same { certificate_pem.clone() } else { held },
+        private_key_pem: private_key_pem.clone(),
+        chain_pem: chain_pem.clone(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Create / update / delete
+// ---------------------------------------------------------------------------------------------
+
+pub(crate) async fn create(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+) -> Result<Observed, ProviderError> {
+    let address = desired.address();
+    let Resource::Certificate(cert) = &desired.resource else {
+        return Err(AcmError::WrongKind {
+            address,
+            found: desired.resource.kind(),
+        }
+        .into());
+    };
+    let arn = match cert {
+        Certificate::Existing { arn } => {
+            let detail = match describe(p, arn).await {
+                Err(err)
+                    if is_not_found(&err) || error_code(&err) == Some("ValidationException") =>
+                {
+                    return Err(AcmError::ExistingMissing {
+                        address,
+                        arn: arn.clone(),
+                    }
+                    .into())
+                }
+                other => other?,
+            };
+            return Ok(observe_existing(address, arn, &detail));
+        }
+        Certificate::Request {
+            domain_name,
+            alternative_names,
+            ..
+        } => {
+            tracing::debug!(%address, %domain_name, "acm: requesting certificate");
+            let out = p
+                .acm
+                .request_certificate()
+                .domain_name(domain_name)
+                .set_subject_alternative_names(
+                    (!alternative_names.is_empty()).then(|| alternative_names.clone()),
+                )
+                .validation_method(ValidationMethod::Dns)
+                .idempotency_token(client_token(ctx.stack, &desired.id, &desired.resource))
+                .set_tags(Some(sdk_tags(&address, ctx.stack)?))
+                .send()
+                .await
+                .map_err(|e| api_error("acm:RequestCertificate", e))?;
+            out.certificate_arn.ok_or_else(|| AcmError::Missing {
+                address: address.clone(),
+                what: "certificate ARN",
+            })?
+        }
+        Certificate::Import { .. } => {
+            tracing::debug!(%address, "acm: importing certificate");
+            let lookup = || async {
+                let owned = owned_certificates(p, ctx.stack).await?;
+                Ok(owned
+                    .into_iter()
+                    .find(|(id, _)| *id == desired.id)
+                    .map(|(_, arn)| arn))
+            };
+            create_once(p.options.max_attempts, lookup, || {
+                import(p, ctx, &address, cert, None)
+            })
+            .await?
+        }
+    };
+    let detail = wait_for_records(p, cert, &arn).await?;
+    observe(p, address, Some(&desired.resource), &detail).await
+}
+
+/// Describe a new certificate, again for a short while until ACM has made its DNS validation
+/// records (a requested certificate has none for its first seconds).
+async fn wait_for_records(
+    p: &AwsProvider,
+    cert: &Certificate,
+    arn: &str,
+) -> Result<CertificateDetail, ProviderError> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let detail = retry_not_found(VISIBLE_WITHIN, || describe(p, arn)).await?;
+        let pending =
+            matches!(cert, Certificate::Request { .. }) && validation_records(&detail).is_empty();
+        if !pending || start.elapsed() >= VISIBLE_WITHIN {
+            return Ok(detail);
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn read_pem(
+    address: &Address,
+    field: &'static str,
+    path: &str,
+) -> Result<Vec<u8>, ProviderError> {
+    tokio::fs::read(path).await.map_err(|source| {
+        AcmError::ReadPem {
+            address: address.clone(),
+            field,
+            path: path.to_string(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// ImportCertificate from the PEM files; with `arn`, re-import into that certificate (tags
+/// may only be given on a first import).
+async fn import(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    address: &Address,
+    cert: &Certificate,
+    arn: Option<&str>,
+) -> Result<String, ProviderError> {
+    let Certificate::Import {
+        certificate_pem,
+        private_key_pem,
+        chain_pem,
+    } = cert
+    else {
+        return Err(AcmError::Missing {
+            address: address.clone(),
+            what: "PEM files (not an imported certificate)",
+        }
+        .into());
+    };
+    let certificate = read_pem(address, "certificate_pem", certificate_pem).await?;
+    let key = read_pem(address, "private_key_pem", private_key_pem).await?;
+    let chain = match chain_pem {
+        Some(path) => Some(read_pem(address, "chain_pem", path).await?),
+        None => None,
+    };
+    let tags = if arn.is_none() {
+        Some(sdk_tags(address, ctx.stack)?)
+    } else {
+        None
+    };
+    let out = p
+        .acm
+        .import_certificate()
+        .set_certificate_arn(arn.map(str::to_string))
+        .certificate(Blob::new(certificate))
+        .private_key(Blob::new(key))
+        .set_certificate_chain(chain.map(Blob::new))
+        .set_tags(tags)
+        .customize()
+        .config_override(
+            acm::config::Builder::default()
+                .retry_config(aws_config::retry::RetryConfig::disabled()),
+        )
+        .send()
+        .await
+        .map_err(|e| api_error("acm:ImportCertificate", e))?;
+    out.certificate_arn.ok_or_else(|| {
+        AcmError::Missing {
+            address: address.clone(),
+            what: "certificate ARN",
+        }
+        .into()
+    })
+}
+
+pub(crate) async fn update(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    prior: &Observed,
+    changed: &[String],
+) -> Result<Observed, ProviderError> {
+    let address = desired.address();
+    let Resource::Certificate(cert) = &desired.resource else {
+        return Err(AcmError::WrongKind {
+            address,
+            found: desired.resource.kind(),
+        }
+        .into());
+    };
+    match cert {
+        // New file contents (or paths): re-import into the same ARN, which listeners keep using.
+        Certificate::Import { .. } => {
+            import(p, ctx, &address, cert, Some(&prior.physical_id)).await?;
+            // AWS keeps a certificate's tags across a re-import; moto drops them. Setting the
+            // ownership tags again is a no-op on AWS and keeps the certificate owned on moto.
+            p.acm
+                .add_tags_to_certificate()
+                .certificate_arn(&prior.physical_id)
+                .set_tags(Some(sdk_tags(&address, ctx.stack)?))
+                .send()
+                .await
+                .map_err(|e| api_error("acm:AddTagsToCertificate", e))?;
+        }
+        // Whether apply waits for ISSUED is not a property of the certificate.
+        Certificate::Request { .. } if changed.iter().all(|c| c == "wait_for_issued") => {}
+        _ => {
+            if let Some(field) = changed.first() {
+                return Err(AcmError::NotInPlace {
+                    address,
+                    field: field.clone(),
+                }
+                .into());
+            }
+        }
+    }
+    let detail = describe(p, &prior.physical_id).await?;
+    match cert {
+        Certificate::Existing { arn } => Ok(observe_existing(address, arn, &detail)),
+        _ => observe(p, address, Some(&desired.resource), &detail).await,
+    }
+}
+
+pub(crate) async fn delete(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    prior: &Observed,
+) -> Result<(), ProviderError> {
+    let address = &prior.address;
+    // Managed elsewhere: never deleted by this stack.
+    if matches!(
+        prior.resource,
+        Resource::Certificate(Certificate::Existing { .. })
+    ) {
+        tracing::debug!(%address, "acm: existing certificate left in place");
+        return Ok(());
+    }
+    let arn = prior.physical_id.as_str();
+    let start = Instant::now();
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let result = p
+            .acm
+            .delete_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| api_error("acm:DeleteCertificate", e));
+        match result {
+            Ok(_) => break,
+            Err(err) if is_not_found(&err) => return Ok(()),
+            // A listener that was just deleted or changed still holds the certificate for a while.
+            Err(err)
+                if error_code(&err) == Some("ResourceInUseException")
+                    && start.elapsed() < IN_USE_RETRY =>
+            {
+                ctx.progress
+                    .waiting(address, "in use by a load balancer", start.elapsed());
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(20));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    wait_for(
+        ctx.progress,
+        address,
+        "deleted",
+        p.options.wait_timeout,
+        || async {
+            match describe(p, arn).await {
+                Ok(_) => Ok(Poll::Pending("deleting".into())),
+                Err(err) if is_not_found(&err) => Ok(Poll::Ready(())),
+                Err(err) => Err(err),
+            }
+        },
+    )
+    .await
+}
+
+pub(crate) async fn wait_ready(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<Observed, ProviderError> {
+    let Resource::Certificate(Certificate::Request {
+        wait_for_issued: true,
+        ..
+    }) = &observed.resource
+    else {
+        return Ok(observed.clone());
+    };
+    let address = &observed.address;
+    let declared = observed.resource.clone();
+    wait_for(
+        ctx.progress,
+        address,
+        "ISSUED",
+        p.options.wait_timeout,
+        || async {
+            let detail = describe(p, &observed.physical_id).await?;
+            match detail.status() {
+                Some(CertificateStatus::Issued) => Ok(Poll::Ready(
+                    observe(p, address.clone(), Some(&declared), &detail).await?,
+                )),
+                Some(CertificateStatus::PendingValidation) | None => {
+                    Ok(Poll::Pending("PENDING_VALIDATION".into()))
+                }
+                Some(other) => Err(AcmError::NotIssued {
+                    address: address.clone(),
+                    status: other.as_str().to_string(),
+                }
+                .into()),
+            }
+        },
+    )
+    .await
+}
+
+pub(crate) async fn read(
+    p: &AwsProvider,
+    stack: &Stack,
+    address: &Address,
+    physical_id: &str,
+) -> Result<Option<Observed>, ProviderError> {
+    let detail = match describe(p, physical_id).await {
+        Err(err) if is_not_found(&err) => return Ok(None),
+        other => other?,
+    };
+    let declared = stack.get(address).map(|d| &d.resource);
+    if let Some(Resource::Certificate(Certificate::Existing { arn })) = declared {
+        if arn == physical_id {
+            return Ok(Some(observe_existing(address.clone(), arn, &detail)));
+        }
+    }
+    observe(p, address.clone(), declared, &detail)
+        .await
+        .map(Some)
+}
+
+pub(crate) async fn adopt(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<(), ProviderError> {
+    // Managed elsewhere: adopting it by reference never tags it.
+    if matches!(
+        observed.resource,
+        Resource::Certificate(Certificate::Existing { .. })
+    ) {
+        return Ok(());
+    }
+    p.acm
+        .add_tags_to_certificate()
+        .certificate_arn(&observed.physical_id)
+        .set_tags(Some(sdk_tags(&observed.address, ctx.stack)?))
+        .send()
+        .await
+        .map_err(|e| api_error("acm:AddTagsToCertificate", e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acm::types::{DomainValidation, RecordType, ResourceRecord};
+
+    fn option(domain: &str, name: &str) -> DomainValidation {
+        DomainValidation::builder()
+            .domain_name(domain)
+            .resource_record(
+                ResourceRecord::builder()
+                    .name(name)
+                    .r#type(RecordType::Cname)
+                    .value("_x.acm-validations.aws.")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn validation_records_are_lines_without_repeats() {
+        let detail = CertificateDetail::builder()
+            .domain_validation_options(option("example.com", "_a.example.com."))
+            .domain_validation_options(option("*.example.com", "_a.example.com."))
+            .domain_validation_options(option("www.example.org", "_b.example.org."))
+            .build();
+        assert_eq!(
+            validation_records(&detail),
+            "_a.example.com. CNAME _x.acm-validations.aws.\n_b.example.org. CNAME _x.acm-validations.aws."
+        );
+    }
+
+    #[test]
+    fn unreadable_pem_names_the_field_and_path_only() {
+        let err: ProviderError = AcmError::ReadPem {
+            address: Address::new(Kind::Certificate, "site"),
+            field: "private_key_pem",
+            path: "certs/key.pem".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+        }
+        .into();
+        assert_eq!(
+            err.to_string(),
+            "acm_certificate.site: cannot read `private_key_pem` file `certs/key.pem`: No such file or directory"
+        );
+    }
+}

@@ -1,0 +1,594 @@
+//! Auto Scaling Groups and their CPU target-tracking policy.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup as AwsGroup, Filter, LaunchTemplateSpecification, MetricType,
+    PredefinedMetricSpecification, Tag, TargetTrackingConfiguration,
+};
+use infra_core::model::{
+    AutoScalingGroup, CpuTargetTracking, Declared, HealthCheckType, InstanceRefresh, Resource,
+};
+use infra_core::naming::physical_name;
+use infra_core::provider::{Context, TAG_ID, TAG_STACK};
+use infra_core::stack::attributes;
+use infra_core::{Address, Kind, Observed, ProviderError, Ref, Stack};
+
+use crate::support::{
+    api_error, create_once, is_not_found, owned_id, ownership_tags, retry_not_found, wait_for, Poll,
+};
+use crate::AwsProvider;
+
+/// The one scaling policy infra owns on a group.
+const POLICY_NAME: &str = "infra-cpu-target";
+/// Instance-refresh preferences are not readable from AWS until a refresh runs, so infra keeps
+/// them (compact JSON) in this tag on the group.
+const TAG_REFRESH: &str = "infra:refresh";
+/// Attribute: the launch-template version the group is pinned to (an explicit number).
+pub(crate) const LAUNCH_TEMPLATE_VERSION: &str = "launch_template_version";
+
+const MAX_NAME: usize = 255;
+
+pub(crate) async fn discover(
+    p: &AwsProvider,
+    stack: &Stack,
+) -> Result<Vec<Observed>, ProviderError> {
+    let groups: Vec<AwsGroup> = p
+        .asg
+        .describe_auto_scaling_groups()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{TAG_STACK}"))
+                .values(&stack.name)
+                .build(),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("autoscaling:DescribeAutoScalingGroups", e))?;
+    let owned: Vec<(String, AwsGroup)> = groups
+        .into_iter()
+        .filter_map(|g| owned_id(&stack.name, tag_pairs(&g)).map(|id| (id, g)))
+        .collect();
+    if owned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let policies = cpu_policies(p).await?;
+    Ok(owned
+        .iter()
+        .map(|(id, g)| observe(id, g, &policies))
+        .collect())
+}
+
+pub(crate) async fn create(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+) -> Result<Observed, ProviderError> {
+    let group = as_group(desired)?;
+    let name = physical_name(ctx.stack, desired, MAX_NAME);
+    let spec = template_spec(ctx, group)?;
+    let subnets = subnet_ids(ctx, group)?;
+    let target_groups = target_group_arns(ctx, group)?;
+    let mut tags: Vec<Tag> = ownership_tags(ctx.stack, &desired.id)
+        .into_iter()
+        .map(|(key, value)| group_tag(&name, key, value, true))
+        .collect();
+    tags.push(group_tag(
+        &name,
+        TAG_REFRESH,
+        refresh_tag(&group.instance_refresh),
+        false,
+    ));
+    tracing::debug!(group = %name, "creating auto scaling group");
+    // moto silently replaces a group on a duplicate CreateAutoScalingGroup; AWS rejects it with
+    // AlreadyExists. Either way the tag lookup before each attempt is what prevents a duplicate.
+    let name = create_once(
+        p.options.max_attempts,
+        || find_by_tags(p, ctx.stack, &desired.id),
+        || async {
+            p.asg
+                .create_auto_scaling_group()
+                .auto_scaling_group_name(&name)
+                .launch_template(spec.clone())
+                .vpc_zone_identifier(subnets.join(","))
+                .min_size(to_i32(group.min_size))
+                .max_size(to_i32(group.max_size))
+                .desired_capacity(to_i32(group.desired_capacity.unwrap_or(group.min_size)))
+                .set_target_group_arns(Some(target_groups.clone()))
+                .health_check_type(health_check_str(group.health_check_type))
+                .health_check_grace_period(to_i32(group.health_check_grace_period_seconds))
+                .set_tags(Some(tags.clone()))
+                .customize()
+                .config_override(
+                    aws_sdk_autoscaling::config::Builder::default()
+                        .retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await
+                .map_err(|e| api_error("autoscaling:CreateAutoScalingGroup", e))?;
+            Ok(name.clone())
+        },
+    )
+    .await?;
+    // A new group has no policy to delete. (moto keys policies by name alone, so a DeletePolicy
+    // here would remove another group's `infra-cpu-target`.)
+    if let Some(tracking) = group.cpu_target_tracking {
+        put_or_delete_policy(p, &name, Some(tracking)).await?;
+    }
+    let found = retry_not_found(Duration::from_secs(30), || describe_required(p, &name)).await?;
+    Ok(observe(&desired.id, &found, &read_policy(p, &name).await?))
+}
+
+pub(crate) async fn update(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    prior: &Observed,
+    changed: &[String],
+) -> Result<Observed, ProviderError> {
+    let group = as_group(desired)?;
+    let name = prior.physical_id.as_str();
+    let is_changed = |field: &str| changed.iter().any(|c| c == field);
+    let current = describe_required(p, name).await?;
+    let spec = template_spec(ctx, group)?;
+    let pinned_version = current.launch_template().and_then(|t| t.version());
+    let template_moved = current
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        != spec.launch_template_id()
+        || pinned_version != spec.version();
+
+    let group_fields = [
+        "subnets",
+        "min_size",
+        "max_size",
+        "desired_capacity",
+        "health_check_type",
+        "health_check_grace_period_seconds",
+    ];
+    // A new template version goes out through an instance refresh whose desired configuration
+    // carries it (so auto-rollback can return to the old one), not through UpdateAutoScalingGroup.
+    let roll_out = is_changed("launch_template");
+    if (template_moved && !roll_out) || group_fields.iter().any(|f| is_changed(f)) {
+        tracing::debug!(group = %name, "updating auto scaling group");
+        p.asg
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .set_launch_template((!roll_out).then(|| spec.clone()))
+            .vpc_zone_identifier(subnet_ids(ctx, group)?.join(","))
+            .min_size(to_i32(group.min_size))
+            .max_size(to_i32(group.max_size))
+            .set_desired_capacity(group.desired_capacity.map(to_i32))
+            .health_check_type(health_check_str(group.health_check_type))
+            .health_check_grace_period(to_i32(group.health_check_grace_period_seconds))
+            .send()
+            .await
+            .map_err(|e| api_error("autoscaling:UpdateAutoScalingGroup", e))?;
+    }
+
+    if is_changed("target_groups") {
+        let want: BTreeSet<String> = target_group_arns(ctx, group)?.into_iter().collect();
+        let have: BTreeSet<String> = current.target_group_arns().iter().cloned().collect();
+        let attach: Vec<String> = want.difference(&have).cloned().collect();
+        let detach: Vec<String> = have.difference(&want).cloned().collect();
+        if !attach.is_empty() {
+            p.asg
+                .attach_load_balancer_target_groups()
+                .auto_scaling_group_name(name)
+                .set_target_group_arns(Some(attach))
+                .send()
+                .await
+                .map_err(|e| api_error("autoscaling:AttachLoadBalancerTargetGroups", e))?;
+        }
+        if !detach.is_empty() {
+            p.asg
+                .detach_load_balancer_target_groups()
+                .auto_scaling_group_name(name)
+                .set_target_group_arns(Some(detach))
+                .send()
+                .await
+                .map_err(|e| api_error("autoscaling:DetachLoadBalancerTargetGroups", e))?;
+        }
+    }
+
+    if is_changed("cpu_target_tracking") {
+        put_or_delete_policy(p, name, group.cpu_target_tracking).await?;
+    }
+
+    if is_changed("instance_refresh") {
+        p.asg
+            .create_or_update_tags()
+            .tags(group_tag(
+                name,
+                TAG_REFRESH,
+                refresh_tag(&group.instance_refresh),
+                false,
+            ))
+            .send()
+            .await
+            .map_err(|e| api_error("autoscaling:CreateOrUpdateTags", e))?;
+    }
+
+    if roll_out {
+        crate::refresh::roll_out(p, ctx, &prior.address, name, &spec, &group.instance_refresh)
+            .await?;
+    }
+
+    let found = describe_required(p, name).await?;
+    Ok(observe(&desired.id, &found, &read_policy(p, name).await?))
+}
+
+pub(crate) async fn delete(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    prior: &Observed,
+) -> Result<(), ProviderError> {
+    let name = prior.physical_id.as_str();
+    tracing::debug!(group = %name, "deleting auto scaling group");
+    let deleted = p
+        .asg
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .force_delete(true)
+        .send()
+        .await
+        .map_err(|e| api_error("autoscaling:DeleteAutoScalingGroup", e));
+    match deleted {
+        Ok(_) => {}
+        Err(err) if is_not_found(&err) => return Ok(()),
+        Err(err) => return Err(err),
+    }
+    wait_for(
+        ctx.progress,
+        &prior.address,
+        "deleted",
+        p.options.wait_timeout,
+        || async {
+            Ok(match describe(p, name).await? {
+                None => Poll::Ready(()),
+                Some(g) => Poll::Pending(g.status().unwrap_or("Delete in progress").to_string()),
+            })
+        },
+    )
+    .await
+}
+
+pub(crate) async fn wait_ready(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<Observed, ProviderError> {
+    let name = observed.physical_id.as_str();
+    let found = retry_not_found(Duration::from_secs(30), || describe_required(p, name)).await?;
+    let _ = ctx;
+    Ok(observe(
+        &observed.address.id,
+        &found,
+        &read_policy(p, name).await?,
+    ))
+}
+
+pub(crate) async fn read(
+    p: &AwsProvider,
+    stack: &Stack,
+    address: &Address,
+    physical_id: &str,
+) -> Result<Option<Observed>, ProviderError> {
+    let _ = stack;
+    let Some(found) = describe(p, physical_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(observe(
+        &address.id,
+        &found,
+        &read_policy(p, physical_id).await?,
+    )))
+}
+
+pub(crate) async fn adopt(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<(), ProviderError> {
+    let name = observed.physical_id.as_str();
+    let tags = ownership_tags(ctx.stack, &observed.address.id)
+        .into_iter()
+        .map(|(key, value)| group_tag(name, key, value, true));
+    p.asg
+        .create_or_update_tags()
+        .set_tags(Some(tags.collect()))
+        .send()
+        .await
+        .map_err(|e| api_error("autoscaling:CreateOrUpdateTags", e))?;
+    Ok(())
+}
+
+fn as_group(desired: &Declared) -> Result<&AutoScalingGroup, ProviderError> {
+    match &desired.resource {
+        Resource::AutoScalingGroup(g) => Ok(g),
+        other => Err(ProviderError::Other(format!(
+            "{} is a {}, not an autoscaling_group",
+            desired.address(),
+            other.kind()
+        ))),
+    }
+}
+
+/// The launch template pinned to the version number that holds its current data. Never
+/// `$Latest`/`$Default`: a group on those does not see a new version as a change to roll out.
+fn template_spec(
+    ctx: &Context<'_>,
+    group: &AutoScalingGroup,
+) -> Result<LaunchTemplateSpecification, ProviderError> {
+    let id = ctx.resolved.physical_id(&group.launch_template)?;
+    let version = ctx
+        .resolved
+        .attribute(&group.launch_template.address(), attributes::LATEST_VERSION)?;
+    Ok(LaunchTemplateSpecification::builder()
+        .launch_template_id(id)
+        .version(version)
+        .build())
+}
+
+fn subnet_ids(ctx: &Context<'_>, group: &AutoScalingGroup) -> Result<Vec<String>, ProviderError> {
+    group
+        .subnets
+        .iter()
+        .map(|s| ctx.resolved.physical_id(s).map(str::to_string))
+        .collect()
+}
+
+fn target_group_arns(
+    ctx: &Context<'_>,
+    group: &AutoScalingGroup,
+) -> Result<Vec<String>, ProviderError> {
+    group
+        .target_groups
+        .iter()
+        .map(|t| ctx.resolved.physical_id(t).map(str::to_string))
+        .collect()
+}
+
+fn group_tag(name: &str, key: &str, value: impl Into<String>, propagate: bool) -> Tag {
+    Tag::builder()
+        .resource_id(name)
+        .resource_type("auto-scaling-group")
+        .key(key)
+        .value(value)
+        .propagate_at_launch(propagate)
+        .build()
+}
+
+fn refresh_tag(preferences: &InstanceRefresh) -> String {
+    serde_json::to_string(preferences).expect("refresh preferences serialize")
+}
+
+fn tag_pairs(group: &AwsGroup) -> impl Iterator<Item = (&str, &str)> {
+    group
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+}
+
+fn health_check_str(kind: HealthCheckType) -> &'static str {
+    match kind {
+        HealthCheckType::Ec2 => "EC2",
+        HealthCheckType::Elb => "ELB",
+    }
+}
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn to_u32(n: Option<i32>) -> u32 {
+    n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}
+
+/// The group infra created under this stack and id, if any (the lookup of [`create_once`]).
+async fn find_by_tags(
+    p: &AwsProvider,
+    stack: &str,
+    id: &str,
+) -> Result<Option<String>, ProviderError> {
+    let groups: Vec<AwsGroup> = p
+        .asg
+        .describe_auto_scaling_groups()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{TAG_STACK}"))
+                .values(stack)
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{TAG_ID}"))
+                .values(id)
+                .build(),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("autoscaling:DescribeAutoScalingGroups", e))?;
+    Ok(groups
+        .iter()
+        .find(|g| owned_id(stack, tag_pairs(g)).as_deref() == Some(id))
+        .and_then(|g| g.auto_scaling_group_name().map(str::to_string)))
+}
+
+async fn describe(p: &AwsProvider, name: &str) -> Result<Option<AwsGroup>, ProviderError> {
+    let out = p
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(|e| api_error("autoscaling:DescribeAutoScalingGroups", e))?;
+    Ok(out.auto_scaling_groups().first().cloned())
+}
+
+async fn describe_required(p: &AwsProvider, name: &str) -> Result<AwsGroup, ProviderError> {
+    describe(p, name).await?.ok_or_else(|| ProviderError::Api {
+        operation: "autoscaling:DescribeAutoScalingGroups".into(),
+        code: "AutoScalingGroup.NotFound".into(),
+        message: format!("no auto scaling group named {name}"),
+    })
+}
+
+/// CPU targets of infra's policies by group name, from ONE paginated DescribePolicies without
+/// a group name (it then covers every group), filtered to infra's policy name.
+async fn cpu_policies(p: &AwsProvider) -> Result<HashMap<String, f64>, ProviderError> {
+    let policies = p
+        .asg
+        .describe_policies()
+        .policy_names(POLICY_NAME)
+        .policy_types("TargetTrackingScaling")
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("autoscaling:DescribePolicies", e))?;
+    Ok(policies
+        .iter()
+        .filter_map(|policy| {
+            let config = policy.target_tracking_configuration()?;
+            let metric = config
+                .predefined_metric_specification()?
+                .predefined_metric_type()?;
+            (*metric == MetricType::AsgAverageCpuUtilization).then_some(())?;
+            Some((
+                policy.auto_scaling_group_name()?.to_string(),
+                config.target_value()?,
+            ))
+        })
+        .collect())
+}
+
+/// The CPU policy of one group (for reads after a change).
+async fn read_policy(p: &AwsProvider, name: &str) -> Result<HashMap<String, f64>, ProviderError> {
+    let policies = p
+        .asg
+        .describe_policies()
+        .auto_scaling_group_name(name)
+        .policy_names(POLICY_NAME)
+        .send()
+        .await
+        .map_err(|e| api_error("autoscaling:DescribePolicies", e))?;
+    Ok(policies
+        .scaling_policies()
+        .iter()
+        .filter_map(|policy| {
+            let config = policy.target_tracking_configuration()?;
+            let metric = config
+                .predefined_metric_specification()?
+                .predefined_metric_type()?;
+            (*metric == MetricType::AsgAverageCpuUtilization).then_some(())?;
+            Some((name.to_string(), config.target_value()?))
+        })
+        .collect())
+}
+
+async fn put_or_delete_policy(
+    p: &AwsProvider,
+    name: &str,
+    tracking: Option<CpuTargetTracking>,
+) -> Result<(), ProviderError> {
+    match tracking {
+        Some(tracking) => {
+            let config = TargetTrackingConfiguration::builder()
+                .predefined_metric_specification(
+                    PredefinedMetricSpecification::builder()
+                        .predefined_metric_type(MetricType::AsgAverageCpuUtilization)
+                        .build(),
+                )
+                .target_value(tracking.target_percent)
+                .build();
+            p.asg
+                .put_scaling_policy()
+                .auto_scaling_group_name(name)
+                .policy_name(POLICY_NAME)
+                .policy_type("TargetTrackingScaling")
+                .target_tracking_configuration(config)
+                .send()
+                .await
+                .map_err(|e| api_error("autoscaling:PutScalingPolicy", e))?;
+        }
+        None => {
+            let deleted = p
+                .asg
+                .delete_policy()
+                .auto_scaling_group_name(name)
+                .policy_name(POLICY_NAME)
+                .send()
+                .await
+                .map_err(|e| api_error("autoscaling:DeletePolicy", e));
+            match deleted {
+                Ok(_) => {}
+                Err(err) if is_not_found(&err) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The group in model form. References hold physical ids (relink maps owned ones).
+fn observe(id: &str, group: &AwsGroup, policies: &HashMap<String, f64>) -> Observed {
+    let name = group.auto_scaling_group_name().unwrap_or_default();
+    let template = group.launch_template();
+    let template_id = template
+        .and_then(|t| t.launch_template_id().or(t.launch_template_name()))
+        .unwrap_or_default();
+    let version = template.and_then(|t| t.version()).unwrap_or_default();
+    let mut subnets: Vec<Ref<_>> = group
+        .vpc_zone_identifier()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Ref::from_id)
+        .collect();
+    subnets.sort();
+    let mut target_groups: Vec<Ref<_>> =
+        group.target_group_arns().iter().map(Ref::from_id).collect();
+    target_groups.sort();
+    let instance_refresh = tag_pairs(group)
+        .find(|(key, _)| *key == TAG_REFRESH)
+        .and_then(|(_, value)| serde_json::from_str(value).ok())
+        .unwrap_or_default();
+    let resource = AutoScalingGroup {
+        launch_template: Ref::from_id(template_id),
+        subnets,
+        min_size: to_u32(group.min_size()),
+        max_size: to_u32(group.max_size()),
+        desired_capacity: group.desired_capacity().map(|d| to_u32(Some(d))),
+        target_groups,
+        health_check_type: match group.health_check_type() {
+            Some("ELB") => HealthCheckType::Elb,
+            _ => HealthCheckType::Ec2,
+        },
+        health_check_grace_period_seconds: to_u32(group.health_check_grace_period()),
+        cpu_target_tracking: policies
+            .get(name)
+            .map(|&target_percent| CpuTargetTracking { target_percent }),
+        instance_refresh,
+    };
+    let mut observed = Observed::new(
+        Address::new(Kind::AutoScalingGroup, id),
+        name,
+        resource.into(),
+    )
+    .with_attribute(LAUNCH_TEMPLATE_VERSION, version);
+    if let Some(arn) = group.auto_scaling_group_arn() {
+        observed = observed.with_attribute(attributes::ARN, arn);
+    }
+    observed
+}

@@ -1,0 +1,568 @@
+//! Launch templates (EC2).
+//!
+//! Discovery: one tag-filtered DescribeLaunchTemplates (paginated), then the latest version of
+//! each template (DescribeLaunchTemplateVersions takes a single template id, so one call per
+//! template, all concurrent) and one SSM GetParameters per ten image parameters the templates
+//! were built from. A data change is a new version made the default; `latest_version` names it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{
+    self as ec2, InstanceType, LaunchTemplateBlockDeviceMappingRequest,
+    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    RequestLaunchTemplateData, ResourceType, Tag, VolumeType,
+};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use futures::future::try_join_all;
+use infra_core::model::{Declared, HttpTokens, Image, LaunchTemplate, MetadataOptions, Resource};
+use infra_core::naming::physical_name;
+use infra_core::provider::Context;
+use infra_core::stack::attributes;
+use infra_core::{Address, Kind, Observed, ProviderError, Ref, Stack};
+
+use crate::network::{
+    id_filter, no_retries, relinked, stack_filter, tag_pairs, tag_resource, tag_spec,
+};
+use crate::support::{
+    api_error, client_token, create_once, is_not_found, owned_id, retry_not_found, wait_for, Poll,
+};
+use crate::AwsProvider;
+
+/// AWS caps launch template names at 128 characters.
+const NAME_MAX: usize = 128;
+/// Tag on the template naming the SSM parameter its AMI was resolved from.
+pub(crate) const TAG_IMAGE_SOURCE: &str = "infra:image-source";
+/// The root device of Amazon Linux (and most current AMIs).
+const ROOT_DEVICE: &str = "/dev/xvda";
+/// GetParameters takes at most ten names.
+const SSM_BATCH: usize = 10;
+const VISIBLE_WITHIN: Duration = Duration::from_secs(60);
+
+/// A template as AWS reports it: the template, and the data of its latest version.
+struct Found {
+    template: ec2::LaunchTemplate,
+    version: ec2::LaunchTemplateVersion,
+}
+
+fn image_source(template: &ec2::LaunchTemplate) -> Option<&str> {
+    tag_pairs(template.tags())
+        .find(|(k, _)| *k == TAG_IMAGE_SOURCE)
+        .map(|(_, v)| v)
+}
+
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Stack(&'a str),
+    Owned(&'a str, &'a str),
+    Id(&'a str),
+}
+
+async fn describe_templates(
+    p: &AwsProvider,
+    scope: Scope<'_>,
+) -> Result<Vec<ec2::LaunchTemplate>, ProviderError> {
+    let request = p.ec2.describe_launch_templates();
+    let request = match scope {
+        Scope::Stack(stack) => request.filters(stack_filter(stack)),
+        Scope::Owned(stack, id) => request.filters(stack_filter(stack)).filters(id_filter(id)),
+        Scope::Id(id) => request.launch_template_ids(id),
+    };
+    let mut paginator = request.into_paginator();
+    if !matches!(scope, Scope::Id(_)) {
+        // moto returns at most MaxResults (15 by default) and no NextToken; 200 is AWS's maximum.
+        paginator = paginator.page_size(200);
+    }
+    let result = paginator
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("ec2:DescribeLaunchTemplates", e));
+    match result {
+        Err(err) if matches!(scope, Scope::Id(_)) && is_not_found(&err) => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+/// The latest version of a template.
+async fn latest_version(
+    p: &AwsProvider,
+    template: ec2::LaunchTemplate,
+) -> Result<Found, ProviderError> {
+    let template_id = template.launch_template_id().unwrap_or_default();
+    let version = template
+        .latest_version_number()
+        .map_or_else(|| "$Latest".to_string(), |v| v.to_string());
+    let out = p
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_id(template_id)
+        .versions(version)
+        .send()
+        .await
+        .map_err(|e| api_error("ec2:DescribeLaunchTemplateVersions", e))?;
+    let version = out
+        .launch_template_versions()
+        .first()
+        .cloned()
+        .ok_or_else(|| ProviderError::Api {
+            operation: "ec2:DescribeLaunchTemplateVersions".into(),
+            code: "InvalidLaunchTemplateId.VersionNotFound".into(),
+            message: format!("{template_id} has no latest version"),
+        })?;
+    Ok(Found { template, version })
+}
+
+/// Current values of SSM parameters (GetParameters, ten names per call, concurrently).
+async fn ssm_values(
+    p: &AwsProvider,
+    names: BTreeSet<String>,
+) -> Result<HashMap<String, String>, ProviderError> {
+    let names: Vec<String> = names.into_iter().collect();
+    let batches = try_join_all(names.chunks(SSM_BATCH).map(|batch| async move {
+        p.ssm
+            .get_parameters()
+            .set_names(Some(batch.to_vec()))
+            .send()
+            .await
+            .map_err(|e| api_error("ssm:GetParameters", e))
+    }))
+    .await?;
+    Ok(batches
+        .iter()
+        .flat_map(|out| out.parameters())
+        .filter_map(|param| Some((param.name()?.to_string(), param.value()?.to_string())))
+        .collect())
+}
+
+/// The AMI an image declaration means right now.
+async fn resolve_image(
+    p: &AwsProvider,
+    address: &Address,
+    image: &Image,
+) -> Result<String, ProviderError> {
+    match image {
+        Image::AmiId(ami) => Ok(ami.clone()),
+        Image::SsmParameter(name) => {
+            let out = p
+                .ssm
+                .get_parameter()
+                .name(name)
+                .send()
+                .await
+                .map_err(|e| api_error("ssm:GetParameter", e))?;
+            out.parameter()
+                .and_then(|param| param.value())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    ProviderError::Other(format!(
+                        "{address}: image: SSM parameter `{name}` has no value (expected an AMI id such as ami-0abc...)"
+                    ))
+                })
+        }
+    }
+}
+
+fn observe(id: String, found: &Found, ssm: &HashMap<String, String>) -> Observed {
+    let template = &found.template;
+    let data = found.version.launch_template_data();
+    let ami = data
+        .and_then(|d| d.image_id())
+        .unwrap_or_default()
+        .to_string();
+    // The template was built from an SSM parameter and still holds the AMI it names today.
+    let image = match image_source(template) {
+        Some(name) if ssm.get(name) == Some(&ami) => Image::SsmParameter(name.to_string()),
+        _ => Image::AmiId(ami),
+    };
+    let user_data = data
+        .and_then(|d| d.user_data())
+        .filter(|u| !u.is_empty())
+        .map(|encoded| {
+            match BASE64
+                .decode(encoded)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+            {
+                Some(text) => text,
+                // Not base64 of UTF-8 text: report it as is, which shows as a diff.
+                None => encoded.to_string(),
+            }
+        });
+    let mut security_groups: Vec<Ref<_>> = data
+        .map(|d| d.security_group_ids())
+        .unwrap_or_default()
+        .iter()
+        .map(Ref::from_id)
+        .collect();
+    security_groups.sort();
+    let metadata = data.and_then(|d| d.metadata_options());
+    let metadata_options = MetadataOptions {
+        http_tokens: match metadata.and_then(|m| m.http_tokens()) {
+            Some(LaunchTemplateHttpTokensState::Required) => HttpTokens::Required,
+            _ => HttpTokens::Optional,
+        },
+        http_put_response_hop_limit: metadata
+            .and_then(|m| m.http_put_response_hop_limit())
+            .and_then(|h| u8::try_from(h).ok())
+            .unwrap_or(1),
+    };
+    let root_volume_size_gib = data
+        .map(|d| d.block_device_mappings())
+        .unwrap_or_default()
+        .iter()
+        .find(|m| m.device_name() == Some(ROOT_DEVICE))
+        .and_then(|m| m.ebs())
+        .and_then(|ebs| ebs.volume_size())
+        .and_then(|size| u32::try_from(size).ok());
+    let model = LaunchTemplate {
+        image,
+        instance_type: data
+            .and_then(|d| d.instance_type())
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        user_data,
+        security_groups,
+        metadata_options,
+        key_name: data.and_then(|d| d.key_name()).map(str::to_string),
+        root_volume_size_gib,
+    };
+    let template_id = template.launch_template_id().unwrap_or_default();
+    let version = found
+        .version
+        .version_number()
+        .or(template.latest_version_number())
+        .unwrap_or_default();
+    Observed::new(
+        Address::new(Kind::LaunchTemplate, id),
+        template_id,
+        model.into(),
+    )
+    .with_attribute(attributes::LATEST_VERSION, version.to_string())
+    .with_attribute("name", template.launch_template_name().unwrap_or_default())
+}
+
+/// Read templates with their latest versions and the SSM parameters they came from.
+async fn observe_all(
+    p: &AwsProvider,
+    templates: Vec<(String, ec2::LaunchTemplate)>,
+) -> Result<Vec<Observed>, ProviderError> {
+    let parameters: BTreeSet<String> = templates
+        .iter()
+        .filter_map(|(_, t)| image_source(t).map(str::to_string))
+        .collect();
+    let (ids, templates): (Vec<String>, Vec<ec2::LaunchTemplate>) = templates.into_iter().unzip();
+    let (found, ssm) = futures::try_join!(
+        try_join_all(templates.into_iter().map(|t| latest_version(p, t))),
+        ssm_values(p, parameters),
+    )?;
+    Ok(ids
+        .into_iter()
+        .zip(&found)
+        .map(|(id, found)| observe(id, found, &ssm))
+        .collect())
+}
+
+pub(crate) async fn discover(
+    p: &AwsProvider,
+    stack: &Stack,
+) -> Result<Vec<Observed>, ProviderError> {
+    let templates = describe_templates(p, Scope::Stack(&stack.name)).await?;
+    let owned = templates
+        .into_iter()
+        .filter_map(|t| owned_id(&stack.name, tag_pairs(t.tags())).map(|id| (id, t)))
+        .collect();
+    observe_all(p, owned).await
+}
+
+async fn observe_one(
+    p: &AwsProvider,
+    address: &Address,
+    template_id: &str,
+) -> Result<Option<Observed>, ProviderError> {
+    let templates = describe_templates(p, Scope::Id(template_id)).await?;
+    let templates = templates
+        .into_iter()
+        .map(|t| (address.id.clone(), t))
+        .collect();
+    Ok(observe_all(p, templates).await?.pop())
+}
+
+fn template_of(desired: &Declared) -> Result<&LaunchTemplate, ProviderError> {
+    match &desired.resource {
+        Resource::LaunchTemplate(t) => Ok(t),
+        other => Err(ProviderError::Other(format!(
+            "{}: the launch template module serves ec2_launch_template, not {}",
+            desired.address(),
+            other.kind()
+        ))),
+    }
+}
+
+/// The request data for a template, with the AMI resolved and security groups as ids.
+fn request_data(
+    ctx: &Context<'_>,
+    ami: &str,
+    t: &LaunchTemplate,
+) -> Result<RequestLaunchTemplateData, ProviderError> {
+    let mut groups = Vec::new();
+    for group in &t.security_groups {
+        groups.push(ctx.resolved.physical_id(group)?.to_string());
+    }
+    let metadata = LaunchTemplateInstanceMetadataOptionsRequest::builder()
+        .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+        .http_tokens(match t.metadata_options.http_tokens {
+            HttpTokens::Required => LaunchTemplateHttpTokensState::Required,
+            HttpTokens::Optional => LaunchTemplateHttpTokensState::Optional,
+        })
+        .http_put_response_hop_limit(i32::from(t.metadata_options.http_put_response_hop_limit))
+        .build();
+    let root = t.root_volume_size_gib.map(|size| {
+        LaunchTemplateBlockDeviceMappingRequest::builder()
+            .device_name(ROOT_DEVICE)
+            .ebs(
+                LaunchTemplateEbsBlockDeviceRequest::builder()
+                    .volume_size(i32::try_from(size).unwrap_or(i32::MAX))
+                    .volume_type(VolumeType::Gp3)
+                    .delete_on_termination(true)
+                    .build(),
+            )
+            .build()
+    });
+    Ok(RequestLaunchTemplateData::builder()
+        .image_id(ami)
+        .instance_type(InstanceType::from(t.instance_type.as_str()))
+        .set_user_data(t.user_data.as_ref().map(|text| BASE64.encode(text)))
+        .set_security_group_ids(Some(groups))
+        .metadata_options(metadata)
+        .set_key_name(t.key_name.clone())
+        .set_block_device_mappings(root.map(|r| vec![r]))
+        .build())
+}
+
+/// Ownership tags plus the image-source tag when the image is an SSM parameter.
+fn template_tags(ctx: &Context<'_>, id: &str, t: &LaunchTemplate) -> ec2::TagSpecification {
+    let spec = tag_spec(ResourceType::LaunchTemplate, ctx.stack, id);
+    match &t.image {
+        Image::SsmParameter(name) => {
+            let mut tags = spec.tags().to_vec();
+            tags.push(Tag::builder().key(TAG_IMAGE_SOURCE).value(name).build());
+            ec2::TagSpecification::builder()
+                .resource_type(ResourceType::LaunchTemplate)
+                .set_tags(Some(tags))
+                .build()
+        }
+        Image::AmiId(_) => spec,
+    }
+}
+
+pub(crate) async fn create(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+) -> Result<Observed, ProviderError> {
+    let t = template_of(desired)?;
+    let address = desired.address();
+    let ami = resolve_image(p, &address, &t.image).await?;
+    let data = request_data(ctx, &ami, t)?;
+    let name = physical_name(ctx.stack, desired, NAME_MAX);
+    tracing::debug!(%address, name, ami, "creating launch template");
+    let (template_id, adopted) = create_once(
+        4,
+        || async {
+            Ok(describe_templates(p, Scope::Owned(ctx.stack, &desired.id))
+                .await?
+                .first()
+                .and_then(|t| t.launch_template_id())
+                .map(|id| (id.to_string(), true)))
+        },
+        || async {
+            p.ec2
+                .create_launch_template()
+                .launch_template_name(&name)
+                .client_token(client_token(
+                    ctx.stack,
+                    &desired.id,
+                    &(&desired.resource, &ami),
+                ))
+                .launch_template_data(data.clone())
+                .tag_specifications(template_tags(ctx, &desired.id, t))
+                .customize()
+                .config_override(no_retries())
+                .send()
+                .await
+                .map_err(|e| api_error("ec2:CreateLaunchTemplate", e))?
+                .launch_template()
+                .and_then(|t| t.launch_template_id())
+                .map(|id| (id.to_string(), false))
+                .ok_or_else(|| {
+                    ProviderError::Other("ec2:CreateLaunchTemplate returned no template id".into())
+                })
+        },
+    )
+    .await?;
+    let observed = read_back(p, ctx, &address, &template_id).await?;
+    if adopted && observed.resource != desired.resource {
+        // A template left by an interrupted apply, with other data: bring it up to date.
+        tracing::debug!(%address, template_id, "adopting an existing template with different data");
+        return update(p, ctx, desired, &observed, &[]).await;
+    }
+    Ok(observed)
+}
+
+async fn read_back(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    address: &Address,
+    template_id: &str,
+) -> Result<Observed, ProviderError> {
+    let observed = retry_not_found(VISIBLE_WITHIN, || async {
+        observe_one(p, address, template_id)
+            .await?
+            .ok_or_else(|| ProviderError::Api {
+                operation: "ec2:DescribeLaunchTemplates".into(),
+                code: "InvalidLaunchTemplateId.NotFound".into(),
+                message: format!("{template_id} is not visible"),
+            })
+    })
+    .await?;
+    Ok(relinked(ctx, observed))
+}
+
+/// Any change is a new version with the full data, made the default.
+pub(crate) async fn update(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    prior: &Observed,
+    changed: &[String],
+) -> Result<Observed, ProviderError> {
+    let t = template_of(desired)?;
+    let address = desired.address();
+    let template_id = prior.physical_id.as_str();
+    let ami = resolve_image(p, &address, &t.image).await?;
+    let data = request_data(ctx, &ami, t)?;
+    let prior_version = prior
+        .attributes
+        .get(attributes::LATEST_VERSION)
+        .cloned()
+        .unwrap_or_default();
+    tracing::debug!(%address, ?changed, ami, prior_version, "new launch template version");
+    let version = p
+        .ec2
+        .create_launch_template_version()
+        .launch_template_id(template_id)
+        // The prior version is part of the token: the same data after an out-of-band version
+        // must make a new version, not return the old one.
+        .client_token(client_token(
+            ctx.stack,
+            &desired.id,
+            &(&desired.resource, &ami, &prior_version),
+        ))
+        .launch_template_data(data)
+        .send()
+        .await
+        .map_err(|e| api_error("ec2:CreateLaunchTemplateVersion", e))?
+        .launch_template_version()
+        .and_then(|v| v.version_number())
+        .ok_or_else(|| {
+            ProviderError::Other(
+                "ec2:CreateLaunchTemplateVersion returned no version number".into(),
+            )
+        })?;
+    p.ec2
+        .modify_launch_template()
+        .launch_template_id(template_id)
+        .default_version(version.to_string())
+        .send()
+        .await
+        .map_err(|e| api_error("ec2:ModifyLaunchTemplate", e))?;
+    set_image_source_tag(p, template_id, &t.image).await?;
+    read_back(p, ctx, &address, template_id).await
+}
+
+async fn set_image_source_tag(
+    p: &AwsProvider,
+    template_id: &str,
+    image: &Image,
+) -> Result<(), ProviderError> {
+    match image {
+        Image::SsmParameter(name) => p
+            .ec2
+            .create_tags()
+            .resources(template_id)
+            .tags(Tag::builder().key(TAG_IMAGE_SOURCE).value(name).build())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_error("ec2:CreateTags", e)),
+        Image::AmiId(_) => p
+            .ec2
+            .delete_tags()
+            .resources(template_id)
+            .tags(Tag::builder().key(TAG_IMAGE_SOURCE).build())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_error("ec2:DeleteTags", e)),
+    }
+}
+
+pub(crate) async fn delete(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    prior: &Observed,
+) -> Result<(), ProviderError> {
+    let template_id = prior.physical_id.as_str();
+    match p
+        .ec2
+        .delete_launch_template()
+        .launch_template_id(template_id)
+        .send()
+        .await
+        .map_err(|e| api_error("ec2:DeleteLaunchTemplate", e))
+    {
+        Err(err) if !is_not_found(&err) => return Err(err),
+        _ => {}
+    }
+    wait_for(
+        ctx.progress,
+        &prior.address,
+        "deleted",
+        p.options.wait_timeout,
+        || async {
+            Ok(
+                if describe_templates(p, Scope::Id(template_id))
+                    .await?
+                    .is_empty()
+                {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending("deleting".to_string())
+                },
+            )
+        },
+    )
+    .await
+}
+
+pub(crate) async fn read(
+    p: &AwsProvider,
+    stack: &Stack,
+    address: &Address,
+    physical_id: &str,
+) -> Result<Option<Observed>, ProviderError> {
+    let _ = stack;
+    observe_one(p, address, physical_id).await
+}
+
+pub(crate) async fn adopt(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<(), ProviderError> {
+    tag_resource(p, ctx, observed).await
+}

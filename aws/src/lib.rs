@@ -1,0 +1,259 @@
+//! `infra-aws`: the engine's [`Provider`] implemented with the AWS SDK for Rust.
+//!
+//! Endpoint, credentials and profile come from the standard AWS environment and config files
+//! (`AWS_ENDPOINT_URL`, `AWS_PROFILE`, ...), so the same code talks to AWS and to the emulator.
+
+mod acm;
+mod autoscaling;
+mod elb;
+mod launch_template;
+mod network;
+pub mod pacing;
+mod rds;
+mod refresh;
+mod relink;
+mod s3;
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::BehaviorVersion;
+use infra_core::model::Declared;
+use infra_core::provider::{Context, DeleteOptions};
+use infra_core::{Address, Kind, Observed, Provider, ProviderError, Stack};
+
+pub use support::is_retryable;
+
+/// Settings for [`AwsProvider::connect`].
+#[derive(Clone, Debug)]
+pub struct AwsOptions {
+    /// Attempts per API call for throttling, 5xx and dropped connections (the SDK default is 3).
+    pub max_attempts: u32,
+    /// First retry delay; doubles (with jitter) up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Upper bound for waits (ALB active, RDS available, deletions).
+    pub wait_timeout: Duration,
+    /// Pace requests under AWS's published API rate limits (see [`pacing`]).
+    pub pacing: bool,
+}
+
+impl Default for AwsOptions {
+    fn default() -> Self {
+        AwsOptions {
+            max_attempts: 8,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(20),
+            wait_timeout: Duration::from_secs(40 * 60),
+            pacing: true,
+        }
+    }
+}
+
+/// The AWS provider: one SDK client per service, sharing one configuration.
+#[derive(Clone)]
+pub struct AwsProvider {
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub(crate) asg: aws_sdk_autoscaling::Client,
+    pub(crate) rds: aws_sdk_rds::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) acm: aws_sdk_acm::Client,
+    pub(crate) ssm: aws_sdk_ssm::Client,
+    pub(crate) options: AwsOptions,
+}
+
+impl AwsProvider {
+    /// Connect to `region` with the standard AWS environment and config.
+    pub async fn connect(region: &str, options: AwsOptions) -> AwsProvider {
+        let retry = RetryConfig::standard()
+            .with_max_attempts(options.max_attempts)
+            .with_initial_backoff(options.initial_backoff)
+            .with_max_backoff(options.max_backoff);
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .retry_config(retry)
+            .load()
+            .await;
+        AwsProvider::from_config(&config, options)
+    }
+
+    /// Build from an SDK configuration the caller loaded (for embedders with their own setup).
+    pub fn from_config(config: &aws_types::SdkConfig, options: AwsOptions) -> AwsProvider {
+        let config = &match config.http_client() {
+            Some(client) if options.pacing => config
+                .to_builder()
+                .http_client(pacing::paced(client, Arc::new(pacing::Pacer::default())))
+                .build(),
+            _ => config.clone(),
+        };
+        // Emulators serve S3 on one host: virtual-hosted bucket addressing needs DNS they lack.
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        AwsProvider {
+            ec2: aws_sdk_ec2::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            asg: aws_sdk_autoscaling::Client::new(config),
+            rds: aws_sdk_rds::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            acm: aws_sdk_acm::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            options,
+        }
+    }
+}
+
+/// Which module serves a kind.
+enum Service {
+    Network,
+    LaunchTemplate,
+    Elb,
+    Acm,
+    AutoScaling,
+    Rds,
+    S3,
+}
+
+fn service(kind: Kind) -> Service {
+    match kind {
+        Kind::Vpc
+        | Kind::Subnet
+        | Kind::InternetGateway
+        | Kind::RouteTable
+        | Kind::SecurityGroup => Service::Network,
+        Kind::LaunchTemplate => Service::LaunchTemplate,
+        Kind::TargetGroup | Kind::LoadBalancer | Kind::Listener | Kind::ListenerRule => {
+            Service::Elb
+        }
+        Kind::Certificate => Service::Acm,
+        Kind::AutoScalingGroup => Service::AutoScaling,
+        Kind::DbSubnetGroup | Kind::DbInstance => Service::Rds,
+        Kind::Bucket => Service::S3,
+    }
+}
+
+#[async_trait]
+impl Provider for AwsProvider {
+    async fn discover(&self, stack: &Stack) -> Result<Vec<Observed>, ProviderError> {
+        let (network, templates, elb, acm, asg, rds, s3) = futures::try_join!(
+            network::discover(self, stack),
+            launch_template::discover(self, stack),
+            elb::discover(self, stack),
+            acm::discover(self, stack),
+            autoscaling::discover(self, stack),
+            rds::discover(self, stack),
+            s3::discover(self, stack),
+        )?;
+        let all = [network, templates, elb, acm, asg, rds, s3].concat();
+        Ok(relink::relink(all))
+    }
+
+    async fn create(
+        &self,
+        ctx: &Context<'_>,
+        desired: &Declared,
+    ) -> Result<Observed, ProviderError> {
+        match service(desired.resource.kind()) {
+            Service::Network => network::create(self, ctx, desired).await,
+            Service::LaunchTemplate => launch_template::create(self, ctx, desired).await,
+            Service::Elb => elb::create(self, ctx, desired).await,
+            Service::Acm => acm::create(self, ctx, desired).await,
+            Service::AutoScaling => autoscaling::create(self, ctx, desired).await,
+            Service::Rds => rds::create(self, ctx, desired).await,
+            Service::S3 => s3::create(self, ctx, desired).await,
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &Context<'_>,
+        desired: &Declared,
+        prior: &Observed,
+        changed: &[String],
+    ) -> Result<Observed, ProviderError> {
+        match service(desired.resource.kind()) {
+            Service::Network => network::update(self, ctx, desired, prior, changed).await,
+            Service::LaunchTemplate => {
+                launch_template::update(self, ctx, desired, prior, changed).await
+            }
+            Service::Elb => elb::update(self, ctx, desired, prior, changed).await,
+            Service::Acm => acm::update(self, ctx, desired, prior, changed).await,
+            Service::AutoScaling => autoscaling::update(self, ctx, desired, prior, changed).await,
+            Service::Rds => rds::update(self, ctx, desired, prior, changed).await,
+            Service::S3 => s3::update(self, ctx, desired, prior, changed).await,
+        }
+    }
+
+    async fn delete(
+        &self,
+        ctx: &Context<'_>,
+        prior: &Observed,
+        options: DeleteOptions,
+    ) -> Result<(), ProviderError> {
+        match service(prior.address.kind) {
+            Service::Network => network::delete(self, ctx, prior).await,
+            Service::LaunchTemplate => launch_template::delete(self, ctx, prior).await,
+            Service::Elb => elb::delete(self, ctx, prior).await,
+            Service::Acm => acm::delete(self, ctx, prior).await,
+            Service::AutoScaling => autoscaling::delete(self, ctx, prior).await,
+            Service::Rds => rds::delete(self, ctx, prior, options).await,
+            Service::S3 => s3::delete(self, ctx, prior, options).await,
+        }
+    }
+
+    async fn wait_ready(
+        &self,
+        ctx: &Context<'_>,
+        observed: &Observed,
+    ) -> Result<Observed, ProviderError> {
+        match service(observed.address.kind) {
+            Service::Elb => elb::wait_ready(self, ctx, observed).await,
+            Service::Acm => acm::wait_ready(self, ctx, observed).await,
+            Service::AutoScaling => autoscaling::wait_ready(self, ctx, observed).await,
+            Service::Rds => rds::wait_ready(self, ctx, observed).await,
+            Service::Network | Service::LaunchTemplate | Service::S3 => Ok(observed.clone()),
+        }
+    }
+
+    async fn read(
+        &self,
+        stack: &Stack,
+        address: &Address,
+        physical_id: &str,
+    ) -> Result<Option<Observed>, ProviderError> {
+        let found = match service(address.kind) {
+            Service::Network => network::read(self, stack, address, physical_id).await,
+            Service::LaunchTemplate => {
+                launch_template::read(self, stack, address, physical_id).await
+            }
+            Service::Elb => elb::read(self, stack, address, physical_id).await,
+            Service::Acm => acm::read(self, stack, address, physical_id).await,
+            Service::AutoScaling => autoscaling::read(self, stack, address, physical_id).await,
+            Service::Rds => rds::read(self, stack, address, physical_id).await,
+            Service::S3 => s3::read(self, stack, address, physical_id).await,
+        }?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        // References in the foreign resource are physical ids; map the owned ones to logical ids.
+        let mut all = self.discover(stack).await?;
+        all.push(found);
+        Ok(relink::relink(all).pop())
+    }
+
+    async fn adopt(&self, ctx: &Context<'_>, observed: &Observed) -> Result<(), ProviderError> {
+        match service(observed.address.kind) {
+            Service::Network => network::adopt(self, ctx, observed).await,
+            Service::LaunchTemplate => launch_template::adopt(self, ctx, observed).await,
+            Service::Elb => elb::adopt(self, ctx, observed).await,
+            Service::Acm => acm::adopt(self, ctx, observed).await,
+            Service::AutoScaling => autoscaling::adopt(self, ctx, observed).await,
+            Service::Rds => rds::adopt(self, ctx, observed).await,
+            Service::S3 => s3::adopt(self, ctx, observed).await,
+        }
+    }
+}

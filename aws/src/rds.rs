@@ -1,0 +1,794 @@
+//! RDS: DB subnet groups and DB instances.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::retry::RetryConfig;
+use aws_sdk_rds::types::{DbInstance as AwsInstance, DbSubnetGroup as AwsSubnetGroup, Tag};
+use futures::future::try_join_all;
+use infra_core::model::{
+    DbEngine, DbInstance, DbSubnetGroup, Declared, FinalSnapshot, MasterPassword, Resource,
+};
+use infra_core::naming::physical_name;
+use infra_core::provider::{Context, DeleteOptions};
+use infra_core::stack::attributes;
+use infra_core::{Address, Kind, Observed, ProviderError, Ref, Sensitive, Stack};
+
+use crate::support::{
+    api_error, create_once, is_not_found, owned_id, ownership_tags, retry_not_found, wait_for, Poll,
+};
+use crate::AwsProvider;
+
+const MAX_SUBNET_GROUP_NAME: usize = 255;
+const MAX_IDENTIFIER: usize = 63;
+
+pub(crate) async fn discover(
+    p: &AwsProvider,
+    stack: &Stack,
+) -> Result<Vec<Observed>, ProviderError> {
+    let (groups, instances) = futures::try_join!(
+        discover_subnet_groups(p, stack),
+        discover_instances(p, stack)
+    )?;
+    Ok([groups, instances].concat())
+}
+
+pub(crate) async fn create(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+) -> Result<Observed, ProviderError> {
+    match &desired.resource {
+        Resource::DbSubnetGroup(group) => create_subnet_group(p, ctx, desired, group).await,
+        Resource::DbInstance(db) => create_instance(p, ctx, desired, db).await,
+        other => Err(not_rds(&desired.address(), other.kind())),
+    }
+}
+
+pub(crate) async fn update(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    prior: &Observed,
+    changed: &[String],
+) -> Result<Observed, ProviderError> {
+    match &desired.resource {
+        Resource::DbSubnetGroup(group) => {
+            let out = p
+                .rds
+                .modify_db_subnet_group()
+                .db_subnet_group_name(&prior.physical_id)
+                .db_subnet_group_description(&group.description)
+                .set_subnet_ids(Some(subnet_ids(ctx, group)?))
+                .send()
+                .await
+                .map_err(|e| api_error("rds:ModifyDBSubnetGroup", e))?;
+            let found = match out.db_subnet_group() {
+                Some(found) => found.clone(),
+                None => describe_subnet_group(p, &prior.physical_id).await?,
+            };
+            Ok(observe_subnet_group(&desired.id, &found))
+        }
+        Resource::DbInstance(db) => update_instance(p, ctx, desired, db, prior, changed).await,
+        other => Err(not_rds(&desired.address(), other.kind())),
+    }
+}
+
+pub(crate) async fn delete(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    prior: &Observed,
+    options: DeleteOptions,
+) -> Result<(), ProviderError> {
+    match prior.address.kind {
+        Kind::DbSubnetGroup => delete_subnet_group(p, ctx, prior).await,
+        Kind::DbInstance => delete_instance(p, ctx, prior, options).await,
+        other => Err(not_rds(&prior.address, other)),
+    }
+}
+
+pub(crate) async fn wait_ready(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<Observed, ProviderError> {
+    if observed.address.kind != Kind::DbInstance {
+        return Ok(observed.clone());
+    }
+    let identifier = observed.physical_id.as_str();
+    let ready = wait_for(
+        ctx.progress,
+        &observed.address,
+        "available",
+        p.options.wait_timeout,
+        || async {
+            let db = retry_not_found(Duration::from_secs(60), || describe_instance(p, identifier))
+                .await?;
+            Ok(match db.db_instance_status() {
+                Some("available") => Poll::Ready(db),
+                Some(
+                    status @ ("failed"
+                    | "incompatible-parameters"
+                    | "incompatible-network"
+                    | "storage-full"),
+                ) => {
+                    return Err(ProviderError::Other(format!(
+                        "{} reached status `{status}` instead of `available`",
+                        observed.address
+                    )))
+                }
+                status => Poll::Pending(status.unwrap_or("unknown").to_string()),
+            })
+        },
+    )
+    .await?;
+    let declared = match &observed.resource {
+        Resource::DbInstance(db) => Some(db),
+        _ => None,
+    };
+    observe_instance(&observed.address.id, &ready, declared)
+}
+
+pub(crate) async fn read(
+    p: &AwsProvider,
+    stack: &Stack,
+    address: &Address,
+    physical_id: &str,
+) -> Result<Option<Observed>, ProviderError> {
+    match address.kind {
+        Kind::DbSubnetGroup => match describe_subnet_group(p, physical_id).await {
+            Ok(group) => Ok(Some(observe_subnet_group(&address.id, &group))),
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(err),
+        },
+        Kind::DbInstance => match describe_instance(p, physical_id).await {
+            Ok(db) => {
+                observe_instance(&address.id, &db, declared_instance(stack, &address.id)).map(Some)
+            }
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(err),
+        },
+        other => Err(not_rds(address, other)),
+    }
+}
+
+pub(crate) async fn adopt(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<(), ProviderError> {
+    let arn = match observed.attributes.get(attributes::ARN) {
+        Some(arn) => arn.clone(),
+        None => match observed.address.kind {
+            Kind::DbSubnetGroup => describe_subnet_group(p, &observed.physical_id)
+                .await?
+                .db_subnet_group_arn()
+                .unwrap_or_default()
+                .to_string(),
+            _ => describe_instance(p, &observed.physical_id)
+                .await?
+                .db_instance_arn()
+                .unwrap_or_default()
+                .to_string(),
+        },
+    };
+    p.rds
+        .add_tags_to_resource()
+        .resource_name(arn)
+        .set_tags(Some(tags(ctx.stack, &observed.address.id)))
+        .send()
+        .await
+        .map_err(|e| api_error("rds:AddTagsToResource", e))?;
+    Ok(())
+}
+
+fn not_rds(address: &Address, kind: Kind) -> ProviderError {
+    ProviderError::Other(format!(
+        "{address} is a {kind}; the rds module serves rds_db_subnet_group and rds_db_instance"
+    ))
+}
+
+fn tags(stack: &str, id: &str) -> Vec<Tag> {
+    ownership_tags(stack, id)
+        .into_iter()
+        .map(|(key, value)| Tag::builder().key(key).value(value).build())
+        .collect()
+}
+
+fn tag_pairs(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+}
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn to_u32(n: Option<i32>) -> u32 {
+    n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// DB subnet groups
+
+/// The deterministic name of a subnet group (lowercase: RDS stores subnet group names so).
+fn subnet_group_name(stack: &str, desired: &Declared) -> String {
+    physical_name(stack, desired, MAX_SUBNET_GROUP_NAME)
+}
+
+fn subnet_ids(ctx: &Context<'_>, group: &DbSubnetGroup) -> Result<Vec<String>, ProviderError> {
+    group
+        .subnets
+        .iter()
+        .map(|s| ctx.resolved.physical_id(s).map(str::to_string))
+        .collect()
+}
+
+/// Subnet groups carry no tags in DescribeDBSubnetGroups, and that call has no tag filter: list
+/// them all (one paginated call), then read tags (one call each, concurrently) only for the
+/// groups whose name starts with the stack's name, as every name infra gives them does.
+async fn discover_subnet_groups(
+    p: &AwsProvider,
+    stack: &Stack,
+) -> Result<Vec<Observed>, ProviderError> {
+    let groups: Vec<AwsSubnetGroup> = p
+        .rds
+        .describe_db_subnet_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("rds:DescribeDBSubnetGroups", e))?;
+    let prefix = name_prefix(&stack.name);
+    let candidates = groups.iter().filter(|g| {
+        g.db_subnet_group_name()
+            .is_some_and(|n| n.starts_with(&prefix))
+    });
+    let owned = try_join_all(candidates.map(|g| async move {
+        let arn = g.db_subnet_group_arn().unwrap_or_default();
+        let tags = list_tags(p, arn).await?;
+        Ok::<_, ProviderError>(owned_id(&stack.name, tag_pairs(&tags)).map(|id| (id, g)))
+    }))
+    .await?;
+    Ok(owned
+        .into_iter()
+        .flatten()
+        .map(|(id, g)| observe_subnet_group(&id, g))
+        .collect())
+}
+
+/// `{stack}-`, the start of every physical name in the stack (read off a name the naming scheme
+/// gives, so it follows the scheme's character rules).
+fn name_prefix(stack: &str) -> String {
+    let probe = Declared {
+        id: "x".into(),
+        resource: DbSubnetGroup::new("", &[]).into(),
+    };
+    let name = physical_name(stack, &probe, MAX_SUBNET_GROUP_NAME);
+    match name.rsplitn(3, '-').nth(2) {
+        Some(stack_part) => format!("{stack_part}-"),
+        None => String::new(),
+    }
+}
+
+async fn list_tags(p: &AwsProvider, arn: &str) -> Result<Vec<Tag>, ProviderError> {
+    let out = p
+        .rds
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .map_err(|e| api_error("rds:ListTagsForResource", e))?;
+    Ok(out.tag_list().to_vec())
+}
+
+async fn describe_subnet_group(
+    p: &AwsProvider,
+    name: &str,
+) -> Result<AwsSubnetGroup, ProviderError> {
+    let out = p
+        .rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(name)
+        .send()
+        .await
+        .map_err(|e| api_error("rds:DescribeDBSubnetGroups", e))?;
+    out.db_subnet_groups()
+        .first()
+        .cloned()
+        .ok_or_else(|| ProviderError::Api {
+            operation: "rds:DescribeDBSubnetGroups".into(),
+            code: "DBSubnetGroupNotFoundFault".into(),
+            message: format!("no DB subnet group named {name}"),
+        })
+}
+
+fn observe_subnet_group(id: &str, group: &AwsSubnetGroup) -> Observed {
+    let mut subnets: Vec<Ref<_>> = group
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier())
+        .map(Ref::from_id)
+        .collect();
+    subnets.sort();
+    let resource = DbSubnetGroup {
+        description: group
+            .db_subnet_group_description()
+            .unwrap_or_default()
+            .to_string(),
+        subnets,
+    };
+    let name = group.db_subnet_group_name().unwrap_or_default();
+    let mut observed = Observed::new(Address::new(Kind::DbSubnetGroup, id), name, resource.into());
+    if let Some(arn) = group.db_subnet_group_arn() {
+        observed = observed.with_attribute(attributes::ARN, arn);
+    }
+    observed
+}
+
+async fn create_subnet_group(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    group: &DbSubnetGroup,
+) -> Result<Observed, ProviderError> {
+    let name = subnet_group_name(ctx.stack, desired);
+    let subnets = subnet_ids(ctx, group)?;
+    tracing::debug!(subnet_group = %name, "creating DB subnet group");
+    // No client token: a group with this name already tagged for this stack and id is ours.
+    let found = create_once(
+        p.options.max_attempts,
+        || async {
+            match describe_subnet_group(p, &name).await {
+                Ok(g) => {
+                    let tags = list_tags(p, g.db_subnet_group_arn().unwrap_or_default()).await?;
+                    let ours = owned_id(ctx.stack, tag_pairs(&tags)).as_deref()
+                        == Some(desired.id.as_str());
+                    Ok(ours.then_some(g))
+                }
+                Err(err) if is_not_found(&err) => Ok(None),
+                Err(err) => Err(err),
+            }
+        },
+        || async {
+            let out = p
+                .rds
+                .create_db_subnet_group()
+                .db_subnet_group_name(&name)
+                .db_subnet_group_description(&group.description)
+                .set_subnet_ids(Some(subnets.clone()))
+                .set_tags(Some(tags(ctx.stack, &desired.id)))
+                .customize()
+                .config_override(
+                    aws_sdk_rds::config::Builder::default().retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await
+                .map_err(|e| api_error("rds:CreateDBSubnetGroup", e))?;
+            out.db_subnet_group().cloned().ok_or_else(|| {
+                ProviderError::Other(format!(
+                    "rds:CreateDBSubnetGroup returned no group for {name}"
+                ))
+            })
+        },
+    )
+    .await?;
+    Ok(observe_subnet_group(&desired.id, &found))
+}
+
+async fn delete_subnet_group(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    prior: &Observed,
+) -> Result<(), ProviderError> {
+    let name = prior.physical_id.as_str();
+    let deleted = p
+        .rds
+        .delete_db_subnet_group()
+        .db_subnet_group_name(name)
+        .send()
+        .await
+        .map_err(|e| api_error("rds:DeleteDBSubnetGroup", e));
+    match deleted {
+        Ok(_) => {}
+        Err(err) if is_not_found(&err) => return Ok(()),
+        Err(err) => return Err(err),
+    }
+    wait_for(
+        ctx.progress,
+        &prior.address,
+        "deleted",
+        p.options.wait_timeout,
+        || async {
+            match describe_subnet_group(p, name).await {
+                Ok(g) => Ok(Poll::Pending(
+                    g.subnet_group_status().unwrap_or("deleting").to_string(),
+                )),
+                Err(err) if is_not_found(&err) => Ok(Poll::Ready(())),
+                Err(err) => Err(err),
+            }
+        },
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// DB instances
+
+/// The instance identifier: declared, or derived from the stack and logical id. RDS allows
+/// lowercase letters, digits and single hyphens, starting with a letter (physical names are
+/// already `[a-z0-9-]` without doubled or trailing hyphens; a stack name may start with a digit).
+fn instance_identifier(stack: &str, desired: &Declared, db: &DbInstance) -> String {
+    match &db.identifier {
+        Some(identifier) => identifier.clone(),
+        None => {
+            let name = physical_name(stack, desired, MAX_IDENTIFIER);
+            if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+                name
+            } else {
+                format!("d{}", physical_name(stack, desired, MAX_IDENTIFIER - 1))
+            }
+        }
+    }
+}
+
+fn declared_instance<'a>(stack: &'a Stack, id: &str) -> Option<&'a DbInstance> {
+    match stack
+        .get(&Address::new(Kind::DbInstance, id))
+        .map(|d| &d.resource)
+    {
+        Some(Resource::DbInstance(db)) => Some(db),
+        _ => None,
+    }
+}
+
+/// ONE paginated DescribeDBInstances; its output carries each instance's TagList.
+async fn discover_instances(
+    p: &AwsProvider,
+    stack: &Stack,
+) -> Result<Vec<Observed>, ProviderError> {
+    let instances: Vec<AwsInstance> = p
+        .rds
+        .describe_db_instances()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("rds:DescribeDBInstances", e))?;
+    instances
+        .iter()
+        .filter_map(|db| owned_id(&stack.name, tag_pairs(db.tag_list())).map(|id| (id, db)))
+        .map(|(id, db)| observe_instance(&id, db, declared_instance(stack, &id)))
+        .collect()
+}
+
+async fn describe_instance(
+    p: &AwsProvider,
+    identifier: &str,
+) -> Result<AwsInstance, ProviderError> {
+    let out = p
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(identifier)
+        .send()
+        .await
+        .map_err(|e| api_error("rds:DescribeDBInstances", e))?;
+    out.db_instances()
+        .first()
+        .cloned()
+        .ok_or_else(|| ProviderError::Api {
+            operation: "rds:DescribeDBInstances".into(),
+            code: "DBInstanceNotFound".into(),
+            message: format!("no DB instance {identifier}"),
+        })
+}
+
+/// The instance in model form. `declared` (the stack's version, if any) lets the values AWS
+/// cannot report back be given as declared: the derived identifier, the short engine version.
+fn observe_instance(
+    id: &str,
+    db: &AwsInstance,
+    declared: Option<&DbInstance>,
+) -> Result<Observed, ProviderError> {
+    let identifier = db.db_instance_identifier().unwrap_or_default();
+    let address = Address::new(Kind::DbInstance, id);
+    let engine = match db.engine().unwrap_or_default() {
+        "mysql" => DbEngine::Mysql,
+        "mariadb" => DbEngine::Mariadb,
+        "postgres" => DbEngine::Postgres,
+        other => {
+            return Err(ProviderError::Other(format!(
+                "{address} runs engine `{other}`; infra manages mysql, mariadb and postgres"
+            )))
+        }
+    };
+    let reported_version = db.engine_version().unwrap_or_default();
+    // RDS reports the full version (8.0.35) for a declared "8.0".
+    let engine_version = match declared {
+        Some(d)
+            if reported_version == d.engine_version
+                || reported_version.starts_with(&format!("{}.", d.engine_version)) =>
+        {
+            d.engine_version.clone()
+        }
+        _ => reported_version.to_string(),
+    };
+    let derived = declared.is_some_and(|d| d.identifier.is_none());
+    let mut security_groups: Vec<Ref<_>> = db
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .map(Ref::from_id)
+        .collect();
+    security_groups.sort();
+    let secret_arn = db.master_user_secret().and_then(|s| s.secret_arn());
+    let resource = DbInstance {
+        // A derived identifier is reported as not declared; its value is the physical id.
+        identifier: (!derived).then(|| identifier.to_string()),
+        engine,
+        engine_version,
+        instance_class: db.db_instance_class().unwrap_or_default().to_string(),
+        allocated_storage_gib: to_u32(db.allocated_storage()),
+        storage_encrypted: db.storage_encrypted().unwrap_or(false),
+        db_name: db.db_name().map(str::to_string),
+        master_username: db.master_username().unwrap_or_default().to_string(),
+        // The engine never compares secret values, only managed or not.
+        master_password: match secret_arn {
+            Some(_) => MasterPassword::Managed,
+            None => MasterPassword::Plain(Sensitive::redacted()),
+        },
+        subnet_group: Ref::from_id(
+            db.db_subnet_group()
+                .and_then(|g| g.db_subnet_group_name())
+                .unwrap_or_default(),
+        ),
+        security_groups,
+        publicly_accessible: db.publicly_accessible().unwrap_or(false),
+        multi_az: db.multi_az().unwrap_or(false),
+        backup_retention_days: to_u32(db.backup_retention_period()),
+        deletion_protection: db.deletion_protection().unwrap_or(false),
+        // Not readable from AWS; a delete-time choice the engine passes in DeleteOptions.
+        final_snapshot: FinalSnapshot::Take,
+    };
+    let mut observed = Observed::new(address, identifier, resource.into());
+    observed.holds_data = true;
+    if let Some(endpoint) = db.endpoint() {
+        if let Some(host) = endpoint.address() {
+            observed = observed.with_attribute(attributes::ENDPOINT, host);
+        }
+        if let Some(port) = endpoint.port() {
+            observed = observed.with_attribute(attributes::PORT, port.to_string());
+        }
+    }
+    if let Some(arn) = db.db_instance_arn() {
+        observed = observed.with_attribute(attributes::ARN, arn);
+    }
+    if let Some(arn) = secret_arn {
+        observed = observed.with_attribute(attributes::MASTER_USER_SECRET_ARN, arn);
+    }
+    Ok(observed)
+}
+
+/// The master password to send, if not managed by AWS. Never logged.
+fn master_password(
+    address: &Address,
+    password: &MasterPassword,
+) -> Result<Option<String>, ProviderError> {
+    match password {
+        MasterPassword::Managed => Ok(None),
+        MasterPassword::FromEnv(var) => std::env::var(var).map(Some).map_err(|_| {
+            ProviderError::Other(format!(
+                "{address}: field `master_password` reads environment variable `{var}`, which is not set \
+                 (set it, or use MasterPassword::Managed)"
+            ))
+        }),
+        MasterPassword::Plain(value) if value.is_redacted() => Err(ProviderError::Other(format!(
+            "{address}: field `master_password` holds the redaction placeholder, not a password \
+             (give the value, an environment variable, or MasterPassword::Managed)"
+        ))),
+        MasterPassword::Plain(value) => Ok(Some(value.expose().to_string())),
+    }
+}
+
+fn security_group_ids(ctx: &Context<'_>, db: &DbInstance) -> Result<Vec<String>, ProviderError> {
+    db.security_groups
+        .iter()
+        .map(|g| ctx.resolved.physical_id(g).map(str::to_string))
+        .collect()
+}
+
+async fn create_instance(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    db: &DbInstance,
+) -> Result<Observed, ProviderError> {
+    let address = desired.address();
+    let identifier = instance_identifier(ctx.stack, desired, db);
+    let password = master_password(&address, &db.master_password)?;
+    let subnet_group = ctx.resolved.physical_id(&db.subnet_group)?.to_string();
+    let security_groups = security_group_ids(ctx, db)?;
+    tracing::debug!(instance = %identifier, "creating DB instance");
+    // RDS has no client token: before each attempt, look for the instance by identifier and tags.
+    let found = create_once(
+        p.options.max_attempts,
+        || async {
+            match describe_instance(p, &identifier).await {
+                Ok(found) => {
+                    let ours = owned_id(ctx.stack, tag_pairs(found.tag_list())).as_deref()
+                        == Some(desired.id.as_str());
+                    Ok(ours.then_some(found))
+                }
+                Err(err) if is_not_found(&err) => Ok(None),
+                Err(err) => Err(err),
+            }
+        },
+        || async {
+            let out = p
+                .rds
+                .create_db_instance()
+                .db_instance_identifier(&identifier)
+                .engine(db.engine.as_str())
+                .engine_version(&db.engine_version)
+                .db_instance_class(&db.instance_class)
+                .allocated_storage(to_i32(db.allocated_storage_gib))
+                .storage_encrypted(db.storage_encrypted)
+                .set_db_name(db.db_name.clone())
+                .master_username(&db.master_username)
+                .set_master_user_password(password.clone())
+                .set_manage_master_user_password(password.is_none().then_some(true))
+                .db_subnet_group_name(&subnet_group)
+                .set_vpc_security_group_ids(Some(security_groups.clone()))
+                .publicly_accessible(db.publicly_accessible)
+                .multi_az(db.multi_az)
+                .backup_retention_period(to_i32(db.backup_retention_days))
+                .deletion_protection(db.deletion_protection)
+                .set_tags(Some(tags(ctx.stack, &desired.id)))
+                .customize()
+                .config_override(
+                    aws_sdk_rds::config::Builder::default().retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await
+                .map_err(|e| api_error("rds:CreateDBInstance", e))?;
+            out.db_instance().cloned().ok_or_else(|| {
+                ProviderError::Other(format!(
+                    "rds:CreateDBInstance returned no instance for {address}"
+                ))
+            })
+        },
+    )
+    .await?;
+    observe_instance(&desired.id, &found, Some(db))
+}
+
+async fn update_instance(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    db: &DbInstance,
+    prior: &Observed,
+    changed: &[String],
+) -> Result<Observed, ProviderError> {
+    let is_changed = |field: &str| changed.iter().any(|c| c == field);
+    let identifier = prior.physical_id.as_str();
+    let mut modify = p
+        .rds
+        .modify_db_instance()
+        .db_instance_identifier(identifier)
+        .apply_immediately(true);
+    if is_changed("instance_class") {
+        modify = modify.db_instance_class(&db.instance_class);
+    }
+    if is_changed("allocated_storage_gib") {
+        modify = modify.allocated_storage(to_i32(db.allocated_storage_gib));
+    }
+    if is_changed("backup_retention_days") {
+        modify = modify.backup_retention_period(to_i32(db.backup_retention_days));
+    }
+    if is_changed("security_groups") {
+        modify = modify.set_vpc_security_group_ids(Some(security_group_ids(ctx, db)?));
+    }
+    if is_changed("subnet_group") {
+        modify = modify.db_subnet_group_name(ctx.resolved.physical_id(&db.subnet_group)?);
+    }
+    if is_changed("multi_az") {
+        modify = modify.multi_az(db.multi_az);
+    }
+    if is_changed("deletion_protection") {
+        modify = modify.deletion_protection(db.deletion_protection);
+    }
+    if is_changed("publicly_accessible") {
+        modify = modify.publicly_accessible(db.publicly_accessible);
+    }
+    if is_changed("engine_version") {
+        // Only minor versions change in place; a major version forces a replacement.
+        modify = modify.engine_version(&db.engine_version);
+    }
+    if is_changed("master_password") {
+        modify = match master_password(&desired.address(), &db.master_password)? {
+            None => modify.manage_master_user_password(true),
+            Some(password) => modify
+                .manage_master_user_password(false)
+                .master_user_password(password),
+        };
+    }
+    tracing::debug!(instance = %identifier, ?changed, "modifying DB instance");
+    let out = modify
+        .send()
+        .await
+        .map_err(|e| api_error("rds:ModifyDBInstance", e))?;
+    let found = match out.db_instance() {
+        Some(found) => found.clone(),
+        None => describe_instance(p, identifier).await?,
+    };
+    observe_instance(&desired.id, &found, Some(db))
+}
+
+async fn delete_instance(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    prior: &Observed,
+    options: DeleteOptions,
+) -> Result<(), ProviderError> {
+    let identifier = prior.physical_id.as_str();
+    let current = match describe_instance(p, identifier).await {
+        Ok(db) => db,
+        Err(err) if is_not_found(&err) => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    // The engine only deletes a protected database after the user allowed data loss.
+    if current.deletion_protection() == Some(true) {
+        tracing::debug!(instance = %identifier, "turning deletion protection off");
+        p.rds
+            .modify_db_instance()
+            .db_instance_identifier(identifier)
+            .deletion_protection(false)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| api_error("rds:ModifyDBInstance", e))?;
+    }
+    let mut delete = p
+        .rds
+        .delete_db_instance()
+        .db_instance_identifier(identifier);
+    delete = match options.final_snapshot {
+        FinalSnapshot::Take => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let snapshot = format!("{identifier}-final-{now}");
+            tracing::debug!(instance = %identifier, %snapshot, "deleting DB instance with a final snapshot");
+            delete.final_db_snapshot_identifier(snapshot)
+        }
+        FinalSnapshot::Skip => delete.skip_final_snapshot(true),
+    };
+    match delete
+        .send()
+        .await
+        .map_err(|e| api_error("rds:DeleteDBInstance", e))
+    {
+        Ok(_) => {}
+        Err(err) if is_not_found(&err) => return Ok(()),
+        Err(err) => return Err(err),
+    }
+    wait_for(
+        ctx.progress,
+        &prior.address,
+        "deleted",
+        p.options.wait_timeout,
+        || async {
+            match describe_instance(p, identifier).await {
+                Ok(db) => Ok(Poll::Pending(
+                    db.db_instance_status().unwrap_or("deleting").to_string(),
+                )),
+                Err(err) if is_not_found(&err) => Ok(Poll::Ready(())),
+                Err(err) => Err(err),
+            }
+        },
+    )
+    .await
+}

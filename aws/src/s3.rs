@@ -1,0 +1,622 @@
+//! S3 buckets: public access block, default encryption, versioning, ownership tags.
+
+use std::collections::HashSet;
+
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete,
+    ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging, VersioningConfiguration,
+};
+use aws_smithy_types::error::operation::BuildError;
+use futures::future::try_join_all;
+use infra_core::model::{Bucket, BucketEncryption, Declared, PublicAccessBlock, Resource};
+use infra_core::provider::{Context, DeleteOptions, TAG_STACK};
+use infra_core::stack::attributes;
+use infra_core::{Address, Kind, Observed, ProviderError, Stack};
+
+use crate::support::{
+    api_error, error_code, is_not_found, owned_id, ownership_tags, wait_for, Poll,
+};
+use crate::AwsProvider;
+
+/// DeleteObjects takes at most this many keys.
+const DELETE_BATCH: usize = 1000;
+
+pub(crate) async fn discover(
+    p: &AwsProvider,
+    stack: &Stack,
+) -> Result<Vec<Observed>, ProviderError> {
+    let declared: Vec<(&str, &Bucket)> = stack
+        .resources
+        .iter()
+        .filter_map(|d| match &d.resource {
+            Resource::Bucket(b) => Some((d.id.as_str(), b)),
+            _ => None,
+        })
+        .collect();
+    let names: HashSet<&str> = declared.iter().map(|(_, b)| b.name.as_str()).collect();
+    // Buckets the stack still declares: found by their deterministic names.
+    let by_name = try_join_all(
+        declared
+            .iter()
+            .map(|(id, b)| observe_declared(p, &stack.name, id, b)),
+    );
+    // Buckets the stack no longer declares but still owns: ListBuckets, then the tags of every
+    // other bucket in the region (S3 has no tag filter; one GetBucketTagging per bucket).
+    let leftovers = async {
+        let listed =
+            p.s3.list_buckets()
+                .bucket_region(&stack.region)
+                .into_paginator()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| api_error("s3:ListBuckets", e))?;
+        let others: Vec<String> = listed
+            .iter()
+            .flat_map(|page| page.buckets())
+            .filter_map(|b| b.name())
+            .filter(|n| !names.contains(n))
+            .map(str::to_string)
+            .collect();
+        let found = try_join_all(
+            others
+                .iter()
+                .map(|name| observe_undeclared(p, &stack.name, name)),
+        )
+        .await?;
+        Ok::<_, ProviderError>(found.into_iter().flatten().collect::<Vec<_>>())
+    };
+    let (by_name, leftovers) = futures::try_join!(by_name, leftovers)?;
+    Ok(by_name.into_iter().flatten().chain(leftovers).collect())
+}
+
+pub(crate) async fn create(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+) -> Result<Observed, ProviderError> {
+    let bucket = as_bucket(desired)?;
+    let address = desired.address();
+    let name = bucket.name.as_str();
+    let mut request = p.s3.create_bucket().bucket(name);
+    if ctx.region != "us-east-1" {
+        request = request.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(ctx.region))
+                .build(),
+        );
+    }
+    tracing::debug!(bucket = %name, "creating bucket");
+    match request
+        .send()
+        .await
+        .map_err(|e| api_error("s3:CreateBucket", e))
+    {
+        Ok(_) => {}
+        // Ours already: an earlier apply stopped before tagging it, or a lost response.
+        Err(err) if error_code(&err) == Some("BucketAlreadyOwnedByYou") => {
+            if let Some(Some(tags)) = bucket_tags(p, name).await? {
+                let stack = tags
+                    .iter()
+                    .find(|(k, _)| k == TAG_STACK)
+                    .map(|(_, v)| v.as_str());
+                if stack.is_some_and(|s| s != ctx.stack) {
+                    return Err(ProviderError::Other(format!(
+                        "{address}: bucket `{name}` already exists in this account and belongs to stack `{}` \
+                         (choose another bucket name)",
+                        stack.unwrap_or_default()
+                    )));
+                }
+            }
+        }
+        Err(err) => return Err(err),
+    }
+    // S3 cannot tag in CreateBucket. Discovery finds the bucket by its declared name, so a crash
+    // before this call does not orphan it.
+    let tag_set = ownership_tags(ctx.stack, &desired.id)
+        .into_iter()
+        .map(|(k, v)| built(&address, Tag::builder().key(k).value(v).build()))
+        .collect::<Result<Vec<_>, _>>()?;
+    p.s3.put_bucket_tagging()
+        .bucket(name)
+        .tagging(built(
+            &address,
+            Tagging::builder().set_tag_set(Some(tag_set)).build(),
+        )?)
+        .send()
+        .await
+        .map_err(|e| api_error("s3:PutBucketTagging", e))?;
+    put_public_access_block(p, name, bucket.public_access_block).await?;
+    put_encryption(p, &address, name, &bucket.encryption).await?;
+    if bucket.versioning {
+        put_versioning(p, name, true).await?;
+    }
+    let state = read_state(p, name).await?;
+    Ok(observe(&desired.id, name, state, bucket.force_destroy))
+}
+
+pub(crate) async fn update(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    prior: &Observed,
+    changed: &[String],
+) -> Result<Observed, ProviderError> {
+    let _ = ctx;
+    let bucket = as_bucket(desired)?;
+    let address = desired.address();
+    let name = prior.physical_id.as_str();
+    let is_changed = |field: &str| changed.iter().any(|c| c == field);
+    if is_changed("public_access_block") {
+        put_public_access_block(p, name, bucket.public_access_block).await?;
+    }
+    if is_changed("encryption") {
+        put_encryption(p, &address, name, &bucket.encryption).await?;
+    }
+    if is_changed("versioning") {
+        put_versioning(p, name, bucket.versioning).await?;
+    }
+    let state = read_state(p, name).await?;
+    Ok(observe(&desired.id, name, state, bucket.force_destroy))
+}
+
+pub(crate) async fn delete(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    prior: &Observed,
+    options: DeleteOptions,
+) -> Result<(), ProviderError> {
+    let name = prior.physical_id.as_str();
+    if options.empty_bucket {
+        match empty(p, name).await {
+            Ok(()) => {}
+            Err(err) if is_not_found(&err) => return Ok(()),
+            Err(err) => return Err(err),
+        }
+    }
+    tracing::debug!(bucket = %name, "deleting bucket");
+    match p.s3.delete_bucket().bucket(name).send().await.map_err(|e| api_error("s3:DeleteBucket", e)) {
+        Ok(_) => {}
+        Err(err) if is_not_found(&err) => return Ok(()),
+        Err(err) if error_code(&err) == Some("BucketNotEmpty") => {
+            return Err(ProviderError::Other(format!(
+                "{}: bucket `{name}` still holds objects or object versions; set `force_destroy` on it \
+                 and allow data loss to empty and delete it",
+                prior.address
+            )))
+        }
+        Err(err) => return Err(err),
+    }
+    wait_for(
+        ctx.progress,
+        &prior.address,
+        "deleted",
+        p.options.wait_timeout,
+        || async {
+            match p
+                .s3
+                .head_bucket()
+                .bucket(name)
+                .send()
+                .await
+                .map_err(|e| api_error("s3:HeadBucket", e))
+            {
+                Ok(_) => Ok(Poll::Pending("still listed".to_string())),
+                Err(err) if is_not_found(&err) => Ok(Poll::Ready(())),
+                Err(err) => Err(err),
+            }
+        },
+    )
+    .await
+}
+
+pub(crate) async fn read(
+    p: &AwsProvider,
+    stack: &Stack,
+    address: &Address,
+    physical_id: &str,
+) -> Result<Option<Observed>, ProviderError> {
+    let force_destroy = match stack.get(address).map(|d| &d.resource) {
+        Some(Resource::Bucket(b)) => b.force_destroy,
+        _ => false,
+    };
+    match read_state(p, physical_id).await {
+        Ok(state) => Ok(Some(observe(
+            &address.id,
+            physical_id,
+            state,
+            force_destroy,
+        ))),
+        Err(err) if is_not_found(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+pub(crate) async fn adopt(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<(), ProviderError> {
+    let name = observed.physical_id.as_str();
+    // PutBucketTagging replaces the whole set: keep the tags the bucket already has.
+    let mut tags = bucket_tags(p, name).await?.flatten().unwrap_or_default();
+    let ours = ownership_tags(ctx.stack, &observed.address.id);
+    tags.retain(|(k, _)| !ours.iter().any(|(key, _)| key == k));
+    tags.extend(ours.into_iter().map(|(k, v)| (k.to_string(), v)));
+    let tag_set = tags
+        .into_iter()
+        .map(|(k, v)| built(&observed.address, Tag::builder().key(k).value(v).build()))
+        .collect::<Result<Vec<_>, _>>()?;
+    p.s3.put_bucket_tagging()
+        .bucket(name)
+        .tagging(built(
+            &observed.address,
+            Tagging::builder().set_tag_set(Some(tag_set)).build(),
+        )?)
+        .send()
+        .await
+        .map_err(|e| api_error("s3:PutBucketTagging", e))?;
+    Ok(())
+}
+
+fn as_bucket(desired: &Declared) -> Result<&Bucket, ProviderError> {
+    match &desired.resource {
+        Resource::Bucket(b) => Ok(b),
+        other => Err(ProviderError::Other(format!(
+            "{} is a {}, not an s3_bucket",
+            desired.address(),
+            other.kind()
+        ))),
+    }
+}
+
+fn built<T>(address: &Address, result: Result<T, BuildError>) -> Result<T, ProviderError> {
+    result.map_err(|e| ProviderError::Other(format!("{address}: cannot build the S3 request: {e}")))
+}
+
+/// What S3 reports about a bucket, besides its tags.
+struct BucketState {
+    public_access_block: PublicAccessBlock,
+    encryption: BucketEncryption,
+    versioning: bool,
+    holds_data: bool,
+}
+
+/// The bucket's tags: `Ok(None)` when the bucket does not exist, `Ok(Some(None))` when it has no
+/// tags, and also `Ok(None)` when it is not ours to read (another account, another region).
+async fn bucket_tags(
+    p: &AwsProvider,
+    name: &str,
+) -> Result<Option<Option<Vec<(String, String)>>>, ProviderError> {
+    match p
+        .s3
+        .get_bucket_tagging()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(|e| api_error("s3:GetBucketTagging", e))
+    {
+        Ok(out) => Ok(Some(Some(
+            out.tag_set()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+        ))),
+        Err(err) if error_code(&err) == Some("NoSuchTagSet") => Ok(Some(None)),
+        Err(err) if is_not_found(&err) => Ok(None),
+        Err(err)
+            if matches!(
+                error_code(&err),
+                Some("AccessDenied" | "PermanentRedirect" | "AuthorizationHeaderMalformed")
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// A bucket the stack declares, if it exists and is ours. A bucket with the declared name but
+/// no tags at all is taken as ours: infra creates the bucket and tags it in a second call, so
+/// that is what a crash in between leaves (bucket names are global, and this one is in our
+/// account). A bucket tagged for another stack is not ours.
+async fn observe_declared(
+    p: &AwsProvider,
+    stack: &str,
+    id: &str,
+    bucket: &Bucket,
+) -> Result<Option<Observed>, ProviderError> {
+    let name = bucket.name.as_str();
+    let (tags, state) = futures::join!(bucket_tags(p, name), read_state(p, name));
+    let owner = match tags? {
+        None => return Ok(None),
+        Some(None) => Some(id.to_string()),
+        Some(Some(tags)) => owned_id(stack, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    };
+    let Some(owner) = owner else {
+        return Ok(None);
+    };
+    match state {
+        Ok(state) => Ok(Some(observe(&owner, name, state, bucket.force_destroy))),
+        Err(err) if is_not_found(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// A bucket the stack does not declare: ours only when tagged for the stack.
+async fn observe_undeclared(
+    p: &AwsProvider,
+    stack: &str,
+    name: &str,
+) -> Result<Option<Observed>, ProviderError> {
+    let Some(Some(tags)) = bucket_tags(p, name).await? else {
+        return Ok(None);
+    };
+    let Some(id) = owned_id(stack, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) else {
+        return Ok(None);
+    };
+    match read_state(p, name).await {
+        Ok(state) => Ok(Some(observe(&id, name, state, false))),
+        Err(err) if is_not_found(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+async fn read_state(p: &AwsProvider, name: &str) -> Result<BucketState, ProviderError> {
+    let public_access_block = async {
+        match p
+            .s3
+            .get_public_access_block()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| api_error("s3:GetPublicAccessBlock", e))
+        {
+            Ok(out) => {
+                let c = out.public_access_block_configuration();
+                let flag = |f: fn(&PublicAccessBlockConfiguration) -> Option<bool>| {
+                    c.and_then(f).unwrap_or(false)
+                };
+                Ok(PublicAccessBlock {
+                    block_public_acls: flag(PublicAccessBlockConfiguration::block_public_acls),
+                    ignore_public_acls: flag(PublicAccessBlockConfiguration::ignore_public_acls),
+                    block_public_policy: flag(PublicAccessBlockConfiguration::block_public_policy),
+                    restrict_public_buckets: flag(
+                        PublicAccessBlockConfiguration::restrict_public_buckets,
+                    ),
+                })
+            }
+            Err(err) if error_code(&err) == Some("NoSuchPublicAccessBlockConfiguration") => {
+                Ok(PublicAccessBlock {
+                    block_public_acls: false,
+                    ignore_public_acls: false,
+                    block_public_policy: false,
+                    restrict_public_buckets: false,
+                })
+            }
+            Err(err) => Err(err),
+        }
+    };
+    let encryption = async {
+        match p
+            .s3
+            .get_bucket_encryption()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| api_error("s3:GetBucketEncryption", e))
+        {
+            Ok(out) => {
+                let default = out
+                    .server_side_encryption_configuration()
+                    .and_then(|c| c.rules().first())
+                    .and_then(|r| r.apply_server_side_encryption_by_default());
+                Ok(match default {
+                    None => BucketEncryption::None,
+                    Some(d) => match d.sse_algorithm() {
+                        ServerSideEncryption::Aes256 => BucketEncryption::S3Managed,
+                        _ => BucketEncryption::Kms {
+                            key_id: d.kms_master_key_id().map(str::to_string),
+                        },
+                    },
+                })
+            }
+            Err(err)
+                if error_code(&err) == Some("ServerSideEncryptionConfigurationNotFoundError") =>
+            {
+                Ok(BucketEncryption::None)
+            }
+            Err(err) => Err(err),
+        }
+    };
+    let versioning = async {
+        match p.s3.get_bucket_versioning().bucket(name).send().await {
+            // Never versioned (no status) and Suspended both read as "not versioned".
+            Ok(out) => Ok(out.status() == Some(&BucketVersioningStatus::Enabled)),
+            Err(err) => match err.raw_response().filter(|r| r.status().is_success()) {
+                // moto 5.2 names the root element GetBucketVersioningResponse, which the SDK
+                // rejects; the Status inside is the same.
+                Some(raw) => Ok(raw.body().bytes().is_some_and(|b| {
+                    String::from_utf8_lossy(b).contains("<Status>Enabled</Status>")
+                })),
+                None => Err(api_error("s3:GetBucketVersioning", err)),
+            },
+        }
+    };
+    let holds_data = async {
+        let out =
+            p.s3.list_object_versions()
+                .bucket(name)
+                .max_keys(1)
+                .send()
+                .await
+                .map_err(|e| api_error("s3:ListObjectVersions", e))?;
+        Ok::<_, ProviderError>(!out.versions().is_empty() || !out.delete_markers().is_empty())
+    };
+    let (public_access_block, encryption, versioning, holds_data) =
+        futures::try_join!(public_access_block, encryption, versioning, holds_data)?;
+    Ok(BucketState {
+        public_access_block,
+        encryption,
+        versioning,
+        holds_data,
+    })
+}
+
+fn observe(id: &str, name: &str, state: BucketState, force_destroy: bool) -> Observed {
+    let resource = Bucket {
+        name: name.to_string(),
+        public_access_block: state.public_access_block,
+        encryption: state.encryption,
+        versioning: state.versioning,
+        force_destroy,
+    };
+    let mut observed = Observed::new(Address::new(Kind::Bucket, id), name, resource.into())
+        .with_attribute(attributes::ARN, format!("arn:aws:s3:::{name}"));
+    observed.holds_data = state.holds_data;
+    observed
+}
+
+async fn put_public_access_block(
+    p: &AwsProvider,
+    name: &str,
+    block: PublicAccessBlock,
+) -> Result<(), ProviderError> {
+    p.s3.put_public_access_block()
+        .bucket(name)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(block.block_public_acls)
+                .ignore_public_acls(block.ignore_public_acls)
+                .block_public_policy(block.block_public_policy)
+                .restrict_public_buckets(block.restrict_public_buckets)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| api_error("s3:PutPublicAccessBlock", e))?;
+    Ok(())
+}
+
+async fn put_encryption(
+    p: &AwsProvider,
+    address: &Address,
+    name: &str,
+    encryption: &BucketEncryption,
+) -> Result<(), ProviderError> {
+    let default = match encryption {
+        BucketEncryption::S3Managed => {
+            ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256)
+        }
+        BucketEncryption::Kms { key_id } => ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::AwsKms)
+            .set_kms_master_key_id(key_id.clone()),
+        BucketEncryption::None => {
+            p.s3.delete_bucket_encryption()
+                .bucket(name)
+                .send()
+                .await
+                .map_err(|e| api_error("s3:DeleteBucketEncryption", e))?;
+            return Ok(());
+        }
+    };
+    let config = ServerSideEncryptionConfiguration::builder()
+        .rules(
+            ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(built(address, default.build())?)
+                .build(),
+        )
+        .build();
+    p.s3.put_bucket_encryption()
+        .bucket(name)
+        .server_side_encryption_configuration(built(address, config)?)
+        .send()
+        .await
+        .map_err(|e| api_error("s3:PutBucketEncryption", e))?;
+    Ok(())
+}
+
+/// A bucket that was ever versioned cannot become unversioned again, only Suspended.
+async fn put_versioning(p: &AwsProvider, name: &str, on: bool) -> Result<(), ProviderError> {
+    let status = if on {
+        BucketVersioningStatus::Enabled
+    } else {
+        BucketVersioningStatus::Suspended
+    };
+    p.s3.put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .map_err(|e| api_error("s3:PutBucketVersioning", e))?;
+    Ok(())
+}
+
+/// Delete every object version and delete marker, a listing page (at most 1000) at a time.
+async fn empty(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+    let address = Address::new(Kind::Bucket, name);
+    loop {
+        let page =
+            p.s3.list_object_versions()
+                .bucket(name)
+                .max_keys(i32::try_from(DELETE_BATCH).unwrap_or(1000))
+                .send()
+                .await
+                .map_err(|e| api_error("s3:ListObjectVersions", e))?;
+        let entries: Vec<(Option<&str>, Option<&str>)> = page
+            .versions()
+            .iter()
+            .map(|v| (v.key(), v.version_id()))
+            .chain(
+                page.delete_markers()
+                    .iter()
+                    .map(|m| (m.key(), m.version_id())),
+            )
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(bucket = %name, count = entries.len(), "deleting object versions");
+        for batch in entries.chunks(DELETE_BATCH) {
+            let objects = batch
+                .iter()
+                .map(|(key, version)| {
+                    built(
+                        &address,
+                        ObjectIdentifier::builder()
+                            .key(key.unwrap_or_default())
+                            .set_version_id(version.map(str::to_string))
+                            .build(),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out =
+                p.s3.delete_objects()
+                    .bucket(name)
+                    .delete(built(
+                        &address,
+                        Delete::builder()
+                            .set_objects(Some(objects))
+                            .quiet(true)
+                            .build(),
+                    )?)
+                    .send()
+                    .await
+                    .map_err(|e| api_error("s3:DeleteObjects", e))?;
+            if let Some(failed) = out.errors().first() {
+                return Err(ProviderError::Api {
+                    operation: "s3:DeleteObjects".into(),
+                    code: failed.code().unwrap_or("Unknown").to_string(),
+                    message: format!(
+                        "{} (object `{}` version {})",
+                        failed.message().unwrap_or_default(),
+                        failed.key().unwrap_or_default(),
+                        failed.version_id().unwrap_or("null")
+                    ),
+                });
+            }
+        }
+    }
+}

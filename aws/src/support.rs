@@ -1,0 +1,272 @@
+//! What every service module shares: error mapping, ownership tags, idempotent creates, waits.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use infra_core::provider::{Progress, TAG_ID, TAG_STACK};
+use infra_core::{Address, ProviderError};
+use sha2::{Digest, Sha256};
+
+/// An SDK error as a [`ProviderError::Api`] carrying the service's code and message.
+/// `operation` reads `service:Operation`, e.g. `ec2:CreateSubnet`.
+pub(crate) fn api_error<E>(operation: &str, err: E) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    let code = err.code().map(str::to_string);
+    let message = err.message().map(str::to_string);
+    match (code, message) {
+        (Some(code), message) => ProviderError::Api {
+            operation: operation.to_string(),
+            code,
+            message: message.unwrap_or_default(),
+        },
+        // No service error: the request never got an answer (connection refused, timeout).
+        (None, _) => ProviderError::Api {
+            operation: operation.to_string(),
+            code: "RequestFailed".to_string(),
+            message: DisplayErrorContext(&err).to_string(),
+        },
+    }
+}
+
+/// The AWS error code, if this is a service error.
+pub(crate) fn error_code(err: &ProviderError) -> Option<&str> {
+    match err {
+        ProviderError::Api { code, .. } => Some(code.as_str()),
+        _ => None,
+    }
+}
+
+/// Codes meaning "that resource does not exist", across the services used here.
+pub(crate) fn is_not_found(err: &ProviderError) -> bool {
+    error_code(err).is_some_and(|code| {
+        code.ends_with(".NotFound")
+            || code.ends_with("NotFound")
+            || code.ends_with("NotFoundFault")
+            || code == "NoSuchBucket"
+            || code == "ResourceNotFoundException"
+            || code == "ValidationError" && err.to_string().contains("not found")
+    })
+}
+
+/// Whether retrying the same call may succeed: throttling, 5xx, dropped connections.
+pub fn is_retryable(err: &ProviderError) -> bool {
+    error_code(err).is_some_and(|code| {
+        matches!(
+            code,
+            "Throttling"
+                | "ThrottlingException"
+                | "ThrottledException"
+                | "RequestLimitExceeded"
+                | "TooManyRequestsException"
+                | "RequestThrottled"
+                | "SlowDown"
+                | "InternalError"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "RequestFailed"
+        ) || code.starts_with("InternalServer")
+    })
+}
+
+/// The ownership tags every created resource carries, as (key, value) pairs.
+pub(crate) fn ownership_tags(stack: &str, id: &str) -> [(&'static str, String); 2] {
+    [(TAG_STACK, stack.to_string()), (TAG_ID, id.to_string())]
+}
+
+/// Reads the logical id from a resource's tags when they mark it as owned by `stack`.
+pub(crate) fn owned_id<'a, I>(stack: &str, tags: I) -> Option<String>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    let mut in_stack = false;
+    let mut id = None;
+    for (key, value) in tags {
+        if key == TAG_STACK && value == stack {
+            in_stack = true;
+        } else if key == TAG_ID {
+            id = Some(value.to_string());
+        }
+    }
+    id.filter(|_| in_stack)
+}
+
+/// A client token for APIs that have one: the same stack, id and desired content always give
+/// the same token, so a create retried after a lost response is recognised by AWS.
+/// 32 hex characters (ACM's limit; EC2 accepts 64).
+pub(crate) fn client_token(stack: &str, id: &str, desired: &impl serde::Serialize) -> String {
+    let mut hash = Sha256::new();
+    hash.update(stack.as_bytes());
+    hash.update([0]);
+    hash.update(id.as_bytes());
+    hash.update([0]);
+    hash.update(serde_json::to_vec(desired).expect("resources serialize"));
+    hex::encode(&hash.finalize()[..16])
+}
+
+/// Create without ever making a duplicate, for APIs without client tokens (and where AWS or the
+/// emulator would accept a duplicate): before each attempt, look for a resource already tagged
+/// with this stack and id and adopt it; retry only retryable failures. The `create` call must
+/// be sent with SDK retries disabled (`customize().config_override(...)`), so a lost response
+/// is followed by a lookup, never by a blind second create.
+pub(crate) async fn create_once<T, L, LF, C, CF>(
+    attempts: u32,
+    mut lookup: L,
+    mut create: C,
+) -> Result<T, ProviderError>
+where
+    L: FnMut() -> LF,
+    LF: Future<Output = Result<Option<T>, ProviderError>>,
+    C: FnMut() -> CF,
+    CF: Future<Output = Result<T, ProviderError>>,
+{
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        if let Some(existing) = lookup().await? {
+            return Ok(existing);
+        }
+        match create().await {
+            Ok(created) => return Ok(created),
+            Err(err) if attempt < attempts && is_retryable(&err) => {
+                tracing::debug!(attempt, error = %err, "create failed; checking for the resource before retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(20));
+                attempt += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// One look at something being waited for.
+pub(crate) enum Poll<T> {
+    Ready(T),
+    /// Not yet; the cloud's current status, shown to the user.
+    Pending(String),
+}
+
+/// Poll `check` until it is ready: first look at once, then after 1 s, growing 1.5x to 15 s,
+/// reporting each pending status with the elapsed time. Fails after `timeout`.
+pub(crate) async fn wait_for<T, F, Fut>(
+    progress: &dyn Progress,
+    address: &Address,
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>, ProviderError>>,
+{
+    let start = Instant::now();
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match check().await? {
+            Poll::Ready(value) => return Ok(value),
+            Poll::Pending(status) => {
+                let elapsed = start.elapsed();
+                if elapsed >= timeout {
+                    return Err(ProviderError::Timeout {
+                        what: format!("{address} to be {what} (last status: {status})"),
+                        seconds: elapsed.as_secs(),
+                    });
+                }
+                progress.waiting(address, &status, elapsed);
+                tokio::time::sleep(delay).await;
+                delay = delay.mul_f32(1.5).min(Duration::from_secs(15));
+            }
+        }
+    }
+}
+
+/// Eventual consistency: a resource just created may answer NotFound for a few seconds.
+/// Retries `call` while it reports NotFound, for at most `within`.
+pub(crate) async fn retry_not_found<T, F, Fut>(
+    within: Duration,
+    mut call: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match call().await {
+            Err(err) if is_not_found(&err) && start.elapsed() < within => {
+                tracing::debug!(error = %err, "not visible yet after create; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn api(code: &str) -> ProviderError {
+        ProviderError::Api {
+            operation: "ec2:CreateVpc".into(),
+            code: code.into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn classifies_throttling_and_not_found() {
+        assert!(is_retryable(&api("RequestLimitExceeded")));
+        assert!(is_retryable(&api("Throttling")));
+        assert!(is_retryable(&api("ServiceUnavailable")));
+        assert!(!is_retryable(&api("InvalidParameterValue")));
+        assert!(is_not_found(&api("InvalidVpcID.NotFound")));
+        assert!(is_not_found(&api("DBInstanceNotFound")));
+        assert!(is_not_found(&api("NoSuchBucket")));
+        assert!(!is_not_found(&api("DependencyViolation")));
+    }
+
+    #[test]
+    fn owned_id_requires_the_stack_tag() {
+        let tags = [("infra:stack", "closet"), ("infra:id", "main")];
+        assert_eq!(owned_id("closet", tags), Some("main".into()));
+        assert_eq!(owned_id("other", tags), None);
+        assert_eq!(owned_id("closet", [("infra:id", "main")]), None);
+    }
+
+    #[test]
+    fn client_tokens_are_stable_and_content_sensitive() {
+        let a = client_token("s", "id", &"x");
+        assert_eq!(a, client_token("s", "id", &"x"));
+        assert_ne!(a, client_token("s", "id", &"y"));
+        assert_eq!(a.len(), 32);
+    }
+
+    #[tokio::test]
+    async fn create_once_adopts_what_a_lost_response_created() {
+        let created = Cell::new(0);
+        let exists = Cell::new(false);
+        let result = create_once(
+            5,
+            || {
+                let found = exists.get().then_some("vpc-1");
+                async move { Ok(found) }
+            },
+            || {
+                created.set(created.get() + 1);
+                exists.set(true);
+                // The resource was made but the answer was lost.
+                async { Err::<&str, _>(api("RequestFailed")) }
+            },
+        )
+        .await;
+        assert_eq!(result.unwrap(), "vpc-1");
+        assert_eq!(created.get(), 1);
+    }
+}

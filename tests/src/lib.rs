@@ -1,0 +1,158 @@
+//! Test support: a private AWS emulator (moto's server) per test binary.
+//!
+//! [`Emulator::start`] runs `moto_server` on a free loopback port under a small watchdog that
+//! stops it when the test process exits, however it exits, so no emulator outlives its tests.
+//! [`proxy::CountingProxy`] sits between a client and the emulator and records the AWS
+//! operations that pass.
+
+pub mod proxy;
+pub mod refresh_double;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running moto server, stopped on drop (and by its watchdog if the process dies first).
+pub struct Emulator {
+    port: u16,
+    child: Child,
+}
+
+/// The repository root (the parent of this crate's folder).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Where `moto_server` is: `$INFRA_MOTO_SERVER`, the project's `.venv` (made by
+/// `localstack/emulator install`), or `PATH`.
+pub fn moto_server() -> PathBuf {
+    if let Ok(path) = std::env::var("INFRA_MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let venv = repo_root().join(".venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("moto_server")
+}
+
+// The watchdog: start moto, then stop it as soon as the parent (the test process) is gone.
+const WATCHDOG: &str = r#"
+import os, signal, subprocess, sys, time
+parent = os.getppid()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+signal.signal(signal.SIGTERM, lambda *_: (child.terminate(), sys.exit(0)))
+while child.poll() is None and os.getppid() == parent:
+    time.sleep(0.3)
+child.terminate()
+try:
+    child.wait(5)
+except subprocess.TimeoutExpired:
+    child.kill()
+"#;
+
+impl Emulator {
+    /// Start a fresh emulator and wait until it answers (panics with the reason otherwise:
+    /// this is test support).
+    pub fn start() -> Emulator {
+        let port = free_port();
+        let server = moto_server();
+        let child = Command::new("python3")
+            .args(["-c", WATCHDOG])
+            .arg(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            // Requested certificates turn ISSUED a second after the request instead of 60 s.
+            .env("MOTO_ACM_VALIDATION_WAIT", "0")
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+        let emulator = Emulator { port, child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !emulator.answers() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server ({}) did not answer on port {port} within 60 s; run `localstack/emulator install`",
+                server.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        emulator
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment for a child process (the `infra` binary) to talk to this emulator.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "ap-northeast-2".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// Set this process's AWS environment to the emulator (for in-process SDK clients).
+    pub fn set_process_env(&self) {
+        for (key, value) in self.env() {
+            std::env::set_var(key, value);
+        }
+    }
+
+    /// Clear all emulator state (`POST /moto-api/reset`).
+    pub fn reset(&self) {
+        let status = self.request("POST", "/moto-api/reset");
+        assert!(status.starts_with("HTTP/1.1 200"), "reset failed: {status}");
+    }
+
+    fn answers(&self) -> bool {
+        TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && self
+                .request("GET", "/moto-api/")
+                .starts_with("HTTP/1.1 200")
+    }
+
+    fn request(&self, method: &str, path: &str) -> String {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return String::new();
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        if stream.write_all(request.as_bytes()).is_err() {
+            return String::new();
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response.lines().next().unwrap_or_default().to_string()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}

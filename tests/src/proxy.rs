@@ -1,0 +1,461 @@
+//! A counting HTTP proxy between an AWS client and the emulator: it forwards every request and
+//! records which AWS operation it was, so tests can assert what a command sent, in what order,
+//! or that it sent nothing at all.
+//!
+//! Operations are read from the `X-Amz-Target` header (JSON protocols: ACM, SSM), the `Action=`
+//! form parameter (query protocols: EC2, ELBv2, Auto Scaling, RDS), or S3's method and path
+//! (path-style addressing, as the emulator needs).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// Name prefixes of operations that change something.
+const MUTATING_PREFIXES: &[&str] = &[
+    "Create",
+    "Modify",
+    "Put",
+    "Delete",
+    "Authorize",
+    "Revoke",
+    "Attach",
+    "Detach",
+    "Associate",
+    "Disassociate",
+    "Set",
+    "Register",
+    "Deregister",
+    "Update",
+    "Replace",
+    "Request",
+    "Import",
+    "Add",
+    "Remove",
+    "Start",
+    "Run",
+    "Terminate",
+    "Enable",
+    "Disable",
+    "Apply",
+];
+
+/// One request that went through the proxy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// The AWS operation name (`CreateTargetGroup`, `PutBucketVersioning`...).
+    pub name: String,
+    /// Whether the operation changes anything.
+    pub mutating: bool,
+}
+
+/// A running proxy; stops when dropped.
+pub struct CountingProxy {
+    port: u16,
+    log: Arc<Mutex<Vec<Operation>>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CountingProxy {
+    /// Listen on a free loopback port and forward to `upstream` (`127.0.0.1:4566`). Requests are
+    /// recorded even when the upstream does not answer (they then get a 502).
+    pub fn start(upstream: SocketAddr) -> CountingProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let port = listener.local_addr().expect("a bound address").port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (shutdown, mut stop) = oneshot::channel();
+        let thread_log = Arc::clone(&log);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime for the proxy");
+            runtime.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                loop {
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        accepted = listener.accept() => {
+                            let Ok((client, _)) = accepted else { continue };
+                            let log = Arc::clone(&thread_log);
+                            tokio::spawn(async move {
+                                let _ = forward(client, upstream, log).await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        CountingProxy {
+            port,
+            log,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every operation so far, in the order the requests arrived.
+    pub fn operations(&self) -> Vec<Operation> {
+        self.log.lock().expect("proxy log").clone()
+    }
+
+    /// The operations so far that change something.
+    pub fn mutating(&self) -> Vec<Operation> {
+        self.operations()
+            .into_iter()
+            .filter(|o| o.mutating)
+            .collect()
+    }
+
+    /// Forget what was recorded so far.
+    pub fn clear(&self) {
+        self.log.lock().expect("proxy log").clear();
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One request per connection: both sides are told `Connection: close`, so the client never
+/// reuses a connection the proxy is about to close.
+async fn forward(
+    client: TcpStream,
+    upstream: SocketAddr,
+    log: Arc<Mutex<Vec<Operation>>>,
+) -> std::io::Result<()> {
+    let mut client = BufReader::new(client);
+    let Some(request) = read_request(&mut client).await? else {
+        return Ok(());
+    };
+    log.lock().expect("proxy log").push(request.operation());
+
+    let mut client = client.into_inner();
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        client
+            .write_all(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .await?;
+        return Ok(());
+    };
+    server.write_all(&request.head_with_close()).await?;
+    server.write_all(&request.raw_body).await?;
+    server.flush().await?;
+
+    let mut server = BufReader::new(server);
+    let mut status = String::new();
+    server.read_line(&mut status).await?;
+    let mut head = status.into_bytes();
+    loop {
+        let mut line = String::new();
+        if server.read_line(&mut line).await? == 0 || line == "\r\n" {
+            break;
+        }
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            head.extend_from_slice(line.as_bytes());
+        }
+    }
+    head.extend_from_slice(b"Connection: close\r\n\r\n");
+    client.write_all(&head).await?;
+    tokio::io::copy(&mut server, &mut client).await?;
+    client.shutdown().await
+}
+
+struct Request {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    /// The body as sent (chunked framing kept), for forwarding.
+    raw_body: Vec<u8>,
+    /// The body without framing, for reading the operation.
+    body: Vec<u8>,
+}
+
+async fn read_request<R>(reader: &mut BufReader<R>) -> std::io::Result<Option<Request>>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    let mut line = String::new();
+    if reader.read_line(&mut line).await? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let target = parts.next().unwrap_or("/").to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.trim_end().split_once(':') {
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let (raw_body, body) = if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        read_chunked(reader).await?
+    } else {
+        let length = header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).await?;
+        (body.clone(), body)
+    };
+    Ok(Some(Request {
+        method,
+        target,
+        headers,
+        raw_body,
+        body,
+    }))
+}
+
+async fn read_chunked<R>(reader: &mut BufReader<R>) -> std::io::Result<(Vec<u8>, Vec<u8>)>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    let mut raw = Vec::new();
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line).await?;
+        raw.extend_from_slice(size_line.as_bytes());
+        let size_hex = size_line.trim().split(';').next().unwrap_or("0");
+        let size = usize::from_str_radix(size_hex, 16).unwrap_or(0);
+        if size == 0 {
+            // Trailers, then the empty line that ends the body.
+            loop {
+                let mut trailer = String::new();
+                let n = reader.read_line(&mut trailer).await?;
+                raw.extend_from_slice(trailer.as_bytes());
+                if n == 0 || trailer == "\r\n" {
+                    return Ok((raw, body));
+                }
+            }
+        }
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk).await?;
+        raw.extend_from_slice(&chunk);
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn head_with_close(&self) -> Vec<u8> {
+        let mut head = format!("{} {} HTTP/1.1\r\n", self.method, self.target);
+        for (name, value) in &self.headers {
+            if !name.eq_ignore_ascii_case("connection") {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        head.push_str("Connection: close\r\n\r\n");
+        head.into_bytes()
+    }
+
+    fn operation(&self) -> Operation {
+        let (path, query) = self.target.split_once('?').unwrap_or((&self.target, ""));
+        let named = self
+            .header("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .map(str::to_string)
+            .or_else(|| form_value(&String::from_utf8_lossy(&self.body), "Action"))
+            .or_else(|| form_value(query, "Action"));
+        match named {
+            Some(name) => Operation {
+                mutating: MUTATING_PREFIXES.iter().any(|p| name.starts_with(p)),
+                name,
+            },
+            None => Operation {
+                name: s3_operation(&self.method, path, query),
+                mutating: !matches!(self.method.as_str(), "GET" | "HEAD"),
+            },
+        }
+    }
+}
+
+fn form_value(form: &str, key: &str) -> Option<String> {
+    form.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then(|| v.to_string())
+    })
+}
+
+/// The S3 operation behind a path-style request, for the operations infra and these tests use.
+fn s3_operation(method: &str, path: &str, query: &str) -> String {
+    let mut segments = path.trim_start_matches('/').splitn(2, '/');
+    let bucket = segments.next().filter(|b| !b.is_empty());
+    let key = segments.next().filter(|k| !k.is_empty());
+    let sub = query
+        .split('&')
+        .map(|p| p.split('=').next().unwrap_or_default())
+        .find(|k| {
+            matches!(
+                *k,
+                "versioning"
+                    | "encryption"
+                    | "publicAccessBlock"
+                    | "tagging"
+                    | "policy"
+                    | "ownershipControls"
+                    | "lifecycle"
+                    | "acl"
+                    | "delete"
+                    | "versions"
+                    | "location"
+                    | "list-type"
+            )
+        });
+    let capitalized = |s: &str| {
+        let mut c = s.chars();
+        c.next()
+            .map(|first| first.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or_default()
+    };
+    match (method, bucket, key, sub) {
+        ("GET", None, _, _) => "ListBuckets".into(),
+        ("PUT", Some(_), None, None) => "CreateBucket".into(),
+        ("PUT", Some(_), Some(_), Some("tagging")) => "PutObjectTagging".into(),
+        ("PUT", Some(_), Some(_), _) => "PutObject".into(),
+        ("PUT", Some(_), None, Some("publicAccessBlock")) => "PutPublicAccessBlock".into(),
+        ("PUT", Some(_), None, Some(s)) => format!("PutBucket{}", capitalized(s)),
+        ("GET", Some(_), Some(_), _) => "GetObject".into(),
+        ("GET", Some(_), None, Some("versions")) => "ListObjectVersions".into(),
+        ("GET", Some(_), None, Some("list-type")) => "ListObjectsV2".into(),
+        ("GET", Some(_), None, Some("publicAccessBlock")) => "GetPublicAccessBlock".into(),
+        ("GET", Some(_), None, Some(s)) => format!("GetBucket{}", capitalized(s)),
+        ("GET", Some(_), None, None) => "ListObjects".into(),
+        ("HEAD", Some(_), None, _) => "HeadBucket".into(),
+        ("HEAD", Some(_), Some(_), _) => "HeadObject".into(),
+        ("DELETE", Some(_), Some(_), _) => "DeleteObject".into(),
+        ("DELETE", Some(_), None, Some("publicAccessBlock")) => "DeletePublicAccessBlock".into(),
+        ("DELETE", Some(_), None, Some(s)) => format!("DeleteBucket{}", capitalized(s)),
+        ("DELETE", Some(_), None, None) => "DeleteBucket".into(),
+        ("POST", Some(_), None, Some("delete")) => "DeleteObjects".into(),
+        _ => format!("{method} {path}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_requests_are_named_like_the_api() {
+        assert_eq!(s3_operation("PUT", "/b", ""), "CreateBucket");
+        assert_eq!(
+            s3_operation("PUT", "/b", "versioning"),
+            "PutBucketVersioning"
+        );
+        assert_eq!(
+            s3_operation("PUT", "/b", "publicAccessBlock"),
+            "PutPublicAccessBlock"
+        );
+        assert_eq!(
+            s3_operation("GET", "/b", "encryption"),
+            "GetBucketEncryption"
+        );
+        assert_eq!(
+            s3_operation("GET", "/b", "list-type=2&prefix="),
+            "ListObjectsV2"
+        );
+        assert_eq!(
+            s3_operation("PUT", "/b/k/x.txt", "x-id=PutObject"),
+            "PutObject"
+        );
+        assert_eq!(s3_operation("POST", "/b", "delete"), "DeleteObjects");
+        assert_eq!(s3_operation("DELETE", "/b", ""), "DeleteBucket");
+        assert_eq!(s3_operation("GET", "/", ""), "ListBuckets");
+    }
+
+    #[test]
+    fn forwards_and_records_query_json_and_s3_requests() {
+        let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = upstream.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for _ in 0..3 {
+                let (mut stream, _) = upstream.accept().unwrap();
+                let mut buffer = [0u8; 4096];
+                let mut seen = Vec::new();
+                while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
+                    let n = stream.read(&mut buffer).unwrap();
+                    seen.extend_from_slice(&buffer[..n]);
+                }
+                stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok",
+                    )
+                    .unwrap();
+            }
+        });
+        let proxy = CountingProxy::start(address);
+        let send = |request: &str| {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            response
+        };
+        let body = "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16";
+        let response = send(&format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+        assert!(response.contains("Connection: close"), "{response}");
+        assert!(response.ends_with("ok"), "{response}");
+        send("POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: CertificateManager.ListCertificates\r\nContent-Length: 2\r\n\r\n{}");
+        send("GET /bucket?versioning HTTP/1.1\r\nHost: x\r\n\r\n");
+        server.join().unwrap();
+        let names: Vec<_> = proxy
+            .operations()
+            .into_iter()
+            .map(|o| (o.name, o.mutating))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("CreateVpc".to_string(), true),
+                ("ListCertificates".to_string(), false),
+                ("GetBucketVersioning".to_string(), false),
+            ]
+        );
+    }
+}
