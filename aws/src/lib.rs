@@ -7,6 +7,7 @@ mod acm;
 mod autoscaling;
 mod elb;
 mod launch_template;
+mod lock;
 mod network;
 pub mod pacing;
 mod rds;
@@ -25,6 +26,7 @@ use infra_core::model::Declared;
 use infra_core::provider::{Context, DeleteOptions};
 use infra_core::{Address, Kind, Observed, Provider, ProviderError, Stack};
 
+pub use lock::lock_parameter;
 pub use support::is_retryable;
 
 /// Settings for [`AwsProvider::connect`].

@@ -2,6 +2,7 @@
 //! plan/apply engine. No AWS SDK here: the `infra-aws` crate implements [`provider::Provider`].
 
 pub mod engine;
+pub mod lock;
 pub mod model;
 pub mod naming;
 pub mod provider;
@@ -12,6 +13,7 @@ pub mod stack;
 pub mod testing;
 pub mod validate;
 
+pub use lock::{LockError, LockInfo, StackLock};
 pub use model::*;
 pub use provider::{Observed, Provider, ProviderError};
 pub use refs::{Address, Kind, Ref, ResourceKind};

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::engine::Graph;
+use crate::lock::{LockError, LockInfo, StackLock};
 use crate::model::{DbInstance, Declared, MasterPassword, Resource};
 use crate::provider::{Context, DeleteOptions, Observed, Provider, ProviderError};
 use crate::refs::Address;
@@ -88,6 +89,8 @@ struct State {
     failures: Vec<(Op, Address, ProviderError)>,
     in_flight: usize,
     max_in_flight: usize,
+    /// Stack locks, by stack name.
+    locks: BTreeMap<String, LockInfo>,
 }
 
 /// A stateful in-memory [`Provider`].
@@ -579,5 +582,42 @@ impl Provider for FakeProvider {
             Self::call(Op::Adopt, Some(&observed.address), started),
             result,
         )
+    }
+}
+
+#[async_trait::async_trait]
+impl StackLock for FakeProvider {
+    async fn lock(&self, stack: &Stack, info: &LockInfo) -> Result<(), LockError> {
+        let mut state = self.lock();
+        if let Some(holder) = state.locks.get(&stack.name) {
+            return Err(LockError::Held {
+                stack: stack.name.clone(),
+                holder: holder.clone(),
+            });
+        }
+        state.locks.insert(stack.name.clone(), info.clone());
+        Ok(())
+    }
+
+    async fn unlock(&self, stack: &Stack, id: &str) -> Result<(), LockError> {
+        let mut state = self.lock();
+        match state.locks.get(&stack.name) {
+            None => Err(LockError::NotLocked {
+                stack: stack.name.clone(),
+            }),
+            Some(holder) if holder.id != id => Err(LockError::WrongId {
+                stack: stack.name.clone(),
+                given: id.to_string(),
+                holder: holder.clone(),
+            }),
+            Some(_) => {
+                state.locks.remove(&stack.name);
+                Ok(())
+            }
+        }
+    }
+
+    async fn holder(&self, stack: &Stack) -> Result<Option<LockInfo>, LockError> {
+        Ok(self.lock().locks.get(&stack.name).cloned())
     }
 }

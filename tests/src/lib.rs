@@ -67,6 +67,9 @@ impl Emulator {
             .arg(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
+            // Not the test's own output: the test harness would wait on (and flag) the handles.
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             // Requested certificates turn ISSUED a second after the request instead of 60 s.
             .env("MOTO_ACM_VALIDATION_WAIT", "0")
             .spawn()

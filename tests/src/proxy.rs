@@ -1,6 +1,8 @@
 //! A counting HTTP proxy between an AWS client and the emulator: it forwards every request and
 //! records which AWS operation it was, so tests can assert what a command sent, in what order,
-//! or that it sent nothing at all.
+//! or that it sent nothing at all. It can also add latency to every call and inject faults
+//! (service errors in each protocol's own format, dropped connections, lost responses) chosen
+//! per request by a [`FaultHook`].
 //!
 //! Operations are read from the `X-Amz-Target` header (JSON protocols: ACM, SSM), the `Action=`
 //! form parameter (query protocols: EC2, ELBv2, Auto Scaling, RDS), or S3's method and path
@@ -9,6 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -50,6 +53,96 @@ pub struct Operation {
     pub name: String,
     /// Whether the operation changes anything.
     pub mutating: bool,
+    /// The signing name of the service (`ec2`, `elasticloadbalancing`, `s3`...), read from the
+    /// request's credential scope; empty when the request is not signed.
+    pub service: String,
+}
+
+/// What the proxy does with one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward it and pass the answer on.
+    Forward,
+    /// Answer with this status and body instead of forwarding.
+    Respond {
+        status: u16,
+        content_type: &'static str,
+        body: String,
+    },
+    /// Close the connection without forwarding or answering.
+    Drop,
+    /// Forward it, then close the connection without passing the answer on: the call took
+    /// effect, the client never learns.
+    LoseResponse,
+}
+
+impl Fault {
+    /// The service's throttling error, in its protocol's format: EC2's `RequestLimitExceeded`,
+    /// the query services' `Throttling`, JSON services' `ThrottlingException`, S3's `SlowDown`.
+    pub fn throttle(operation: &Operation) -> Fault {
+        match operation.service.as_str() {
+            "ec2" => Fault::error(
+                operation,
+                503,
+                "RequestLimitExceeded",
+                "Request limit exceeded.",
+            ),
+            "s3" => Fault::error(
+                operation,
+                503,
+                "SlowDown",
+                "Please reduce your request rate.",
+            ),
+            "acm" | "ssm" => Fault::error(operation, 400, "ThrottlingException", "Rate exceeded"),
+            _ => Fault::error(operation, 400, "Throttling", "Rate exceeded"),
+        }
+    }
+
+    /// A service error with this status, code and message, in the operation's protocol.
+    pub fn error(operation: &Operation, status: u16, code: &str, message: &str) -> Fault {
+        let (content_type, body) = match operation.service.as_str() {
+            "ec2" => (
+                "text/xml",
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
+                ),
+            ),
+            "s3" => (
+                "application/xml",
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-proxy</RequestId></Error>"
+                ),
+            ),
+            "acm" | "ssm" => (
+                "application/x-amz-json-1.1",
+                format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}"),
+            ),
+            _ => (
+                "text/xml",
+                format!(
+                    "<ErrorResponse><Error><Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
+                    if status >= 500 { "Receiver" } else { "Sender" }
+                ),
+            ),
+        };
+        Fault::Respond {
+            status,
+            content_type,
+            body,
+        }
+    }
+}
+
+/// Decides, for each request (the operation and its 0-based position among all requests so
+/// far), what the proxy does with it.
+pub type FaultHook = Arc<dyn Fn(&Operation, usize) -> Fault + Send + Sync>;
+
+/// How the proxy treats requests: a latency added to each, and faults.
+#[derive(Clone, Default)]
+pub struct ProxyOptions {
+    /// Added before forwarding each request (a stand-in for the network distance to AWS).
+    pub latency: Duration,
+    pub faults: Option<FaultHook>,
 }
 
 /// A running proxy; stops when dropped.
@@ -64,6 +157,11 @@ impl CountingProxy {
     /// Listen on a free loopback port and forward to `upstream` (`127.0.0.1:4566`). Requests are
     /// recorded even when the upstream does not answer (they then get a 502).
     pub fn start(upstream: SocketAddr) -> CountingProxy {
+        CountingProxy::with_options(upstream, ProxyOptions::default())
+    }
+
+    /// Like [`CountingProxy::start`], with latency and faults.
+    pub fn with_options(upstream: SocketAddr, options: ProxyOptions) -> CountingProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
         listener
             .set_nonblocking(true)
@@ -87,8 +185,9 @@ impl CountingProxy {
                         accepted = listener.accept() => {
                             let Ok((client, _)) = accepted else { continue };
                             let log = Arc::clone(&thread_log);
+                            let options = options.clone();
                             tokio::spawn(async move {
-                                let _ = forward(client, upstream, log).await;
+                                let _ = forward(client, upstream, log, options).await;
                             });
                         }
                     }
@@ -144,14 +243,44 @@ async fn forward(
     client: TcpStream,
     upstream: SocketAddr,
     log: Arc<Mutex<Vec<Operation>>>,
+    options: ProxyOptions,
 ) -> std::io::Result<()> {
     let mut client = BufReader::new(client);
     let Some(request) = read_request(&mut client).await? else {
         return Ok(());
     };
-    log.lock().expect("proxy log").push(request.operation());
+    let operation = request.operation();
+    let position = {
+        let mut log = log.lock().expect("proxy log");
+        log.push(operation.clone());
+        log.len() - 1
+    };
+    let fault = options
+        .faults
+        .as_ref()
+        .map_or(Fault::Forward, |hook| hook(&operation, position));
+    if !options.latency.is_zero() {
+        tokio::time::sleep(options.latency).await;
+    }
 
     let mut client = client.into_inner();
+    match fault {
+        Fault::Forward | Fault::LoseResponse => {}
+        Fault::Drop => return Ok(()),
+        Fault::Respond {
+            status,
+            content_type,
+            body,
+        } => {
+            let head = format!(
+                "HTTP/1.1 {status} Injected\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: fault-proxy\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            client.write_all(head.as_bytes()).await?;
+            client.write_all(body.as_bytes()).await?;
+            return client.shutdown().await;
+        }
+    }
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         client
             .write_all(
@@ -178,6 +307,12 @@ async fn forward(
         }
     }
     head.extend_from_slice(b"Connection: close\r\n\r\n");
+    if fault == Fault::LoseResponse {
+        // Read the whole answer so the upstream finishes the call, then hang up.
+        let mut sink = Vec::new();
+        server.read_to_end(&mut sink).await?;
+        return Ok(());
+    }
     client.write_all(&head).await?;
     tokio::io::copy(&mut server, &mut client).await?;
     client.shutdown().await
@@ -288,7 +423,17 @@ impl Request {
         head.into_bytes()
     }
 
+    /// The service's signing name from `Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request`.
+    fn service(&self) -> String {
+        self.header("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').nth(3))
+            .unwrap_or_default()
+            .to_string()
+    }
+
     fn operation(&self) -> Operation {
+        let service = self.service();
         let (path, query) = self.target.split_once('?').unwrap_or((&self.target, ""));
         let named = self
             .header("x-amz-target")
@@ -300,10 +445,12 @@ impl Request {
             Some(name) => Operation {
                 mutating: MUTATING_PREFIXES.iter().any(|p| name.starts_with(p)),
                 name,
+                service,
             },
             None => Operation {
                 name: s3_operation(&self.method, path, query),
                 mutating: !matches!(self.method.as_str(), "GET" | "HEAD"),
+                service,
             },
         }
     }

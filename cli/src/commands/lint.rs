@@ -1,0 +1,44 @@
+//! `infra lint STACK`: the lint findings, each with its id, help and matching controls.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::Ctx;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The stack: a `.rs` stack file or a `.json` file written by `infra synth`.
+    pub stack: PathBuf,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Lints the stack denies (raised to errors) fire.
+#[derive(Debug, thiserror::Error)]
+#[error("stack `{stack}` denies {count} of the lints found")]
+pub struct Denied {
+    pub stack: String,
+    pub count: usize,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
+    let stack = ctx.load(&args.stack)?;
+    let report = infra_core::validate::lint(&stack);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    let denied = report.errors().count();
+    if denied > 0 {
+        return Err(Denied {
+            stack: stack.name,
+            count: denied,
+        }
+        .into());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,131 @@
+//! Apply progress on the terminal: one status line per resource as it starts and finishes,
+//! live waits (a redrawn spinner line on a terminal, `Still waiting` lines otherwise).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use infra_core::engine::{Action, Change, Hook, Outcome};
+use infra_core::Address;
+
+use crate::shell::{elapsed, Shell, Style};
+
+/// How often a non-terminal log repeats a wait on the same resource.
+const LOG_WAIT_EVERY: Duration = Duration::from_secs(10);
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/// The verbs for an action: (starting, finished, noun for errors).
+pub fn verbs(action: Action) -> (&'static str, &'static str, &'static str) {
+    match action {
+        Action::NoOp => ("Checking", "Unchanged", "check"),
+        Action::Create => ("Creating", "Created", "create"),
+        Action::Update => ("Updating", "Updated", "update"),
+        Action::Replace => ("Replacing", "Replaced", "replace"),
+        Action::Delete => ("Destroying", "Destroyed", "destroy"),
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Last `Still waiting` line logged per address (non-terminal output).
+    logged: HashMap<Address, Instant>,
+    /// A spinner line is on screen and must be cleared before the next line.
+    spinner_shown: bool,
+    frame: usize,
+}
+
+/// The CLI's [`Hook`]: status lines on stderr.
+pub struct Progress {
+    shell: Shell,
+    state: Mutex<State>,
+}
+
+impl Progress {
+    pub fn new(shell: Shell) -> Progress {
+        Progress {
+            shell,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn line(&self, text: String) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.spinner_shown {
+            eprint!("\r\x1b[2K");
+            state.spinner_shown = false;
+        }
+        eprintln!("{text}");
+    }
+}
+
+impl Hook for Progress {
+    fn before(&self, change: &Change) {
+        if change.action == Action::NoOp {
+            return;
+        }
+        let (verb, _, _) = verbs(change.action);
+        self.line(self.shell.status_line(verb, Style::Cyan, &change.address));
+    }
+
+    fn after(&self, change: &Change, outcome: &Outcome, took: Duration) {
+        if change.action == Action::NoOp {
+            return;
+        }
+        let (_, done, noun) = verbs(change.action);
+        let text = match outcome {
+            Outcome::Done => self.shell.status_line(
+                done,
+                Style::Green,
+                format!("{} ({})", change.address, elapsed(took)),
+            ),
+            Outcome::Failed(_) => self.shell.status_line(
+                "Failed",
+                Style::Red,
+                format!("to {noun} {} ({})", change.address, elapsed(took)),
+            ),
+            Outcome::Skipped => self.shell.status_line(
+                "Skipped",
+                Style::Yellow,
+                format!("{} (not started: an earlier action failed)", change.address),
+            ),
+        };
+        if let Ok(mut state) = self.state.lock() {
+            state.logged.remove(&change.address);
+        }
+        self.line(text);
+    }
+
+    fn waiting(&self, address: &Address, status: &str, took: Duration) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if self.shell.err_is_terminal() {
+            let frame = SPINNER[state.frame % SPINNER.len()];
+            state.frame += 1;
+            eprint!(
+                "\r\x1b[2K{}",
+                self.shell.status_line(
+                    &frame.to_string(),
+                    Style::Cyan,
+                    format!("{address}: {status} ({})", elapsed(took))
+                )
+            );
+            state.spinner_shown = true;
+            return;
+        }
+        let now = Instant::now();
+        let due = state
+            .logged
+            .get(address)
+            .is_none_or(|last| now.duration_since(*last) >= LOG_WAIT_EVERY);
+        if due {
+            state.logged.insert(address.clone(), now);
+            eprintln!(
+                "{}",
+                self.shell.status_line(
+                    "Still",
+                    Style::Cyan,
+                    format!("waiting for {address}: {status} ({})", elapsed(took))
+                )
+            );
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `stacks/single.rs`: one instance from a launch template with swap in its user data, kept
+//! by an Auto Scaling Group of exactly one, no load balancer, and a bucket; then destroyed
+//! without `--allow-data-loss` because nothing in it holds data.
+
+use base64::Engine as _;
+use infra_tests::Emulator;
+
+use crate::aws::Aws;
+use crate::support::{infra, stack_file};
+
+const STACK: &str = "honeyflow";
+const BUCKET: &str = "honeyflow-assets-apne2";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_single_instance_stack_applies_and_destroys() {
+    let emulator = Emulator::start();
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let stack = stack_file("single.rs");
+    infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
+
+    let subnets = aws.subnets(STACK).await;
+    assert_eq!(subnets.keys().collect::<Vec<_>>(), ["public"]);
+    let subnet_id = subnets["public"].subnet_id().unwrap();
+    let groups = aws.auto_scaling_groups(STACK).await;
+    assert_eq!(groups.keys().collect::<Vec<_>>(), ["app"]);
+    let group = &groups["app"];
+    assert_eq!((group.min_size(), group.max_size()), (Some(1), Some(1)));
+    assert_eq!(group.vpc_zone_identifier(), Some(subnet_id));
+    assert_eq!(group.health_check_type(), Some("EC2"));
+    assert!(group.target_group_arns().is_empty());
+    assert!(aws.load_balancers(STACK).await.is_empty());
+
+    let templates = aws.launch_templates(STACK).await;
+    let data = aws
+        .latest_template_data(templates["app"].launch_template_id().unwrap())
+        .await;
+    let script = base64::engine::general_purpose::STANDARD
+        .decode(data.user_data().expect("user data"))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .expect("base64 user data");
+    assert!(
+        script.contains("dd if=/dev/zero of=/swapfile bs=1M count=2048"),
+        "{script}"
+    );
+    assert!(script.contains("docker run"), "{script}");
+    let root_volume = data
+        .block_device_mappings()
+        .iter()
+        .find_map(|m| m.ebs().and_then(|e| e.volume_size()));
+    assert_eq!(root_volume, Some(30));
+
+    assert_eq!(aws.bucket_versioning(BUCKET).as_deref(), Some("Enabled"));
+
+    infra(&emulator.endpoint(), &["destroy", &stack, "--auto-approve"]).assert_success();
+    assert_eq!(aws.remaining(STACK, &[BUCKET]).await, Vec::<String>::new());
+}

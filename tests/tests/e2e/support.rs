@@ -1,0 +1,229 @@
+//! Running the `infra` binary, and files the tests write.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use infra_tests::repo_root;
+
+/// `<target>/<profile>`: where this test binary's own build put its outputs.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // <target>/<profile>/deps/e2e-<hash>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    profile_dir()
+        .parent()
+        .expect("a profile directory has a parent")
+        .to_path_buf()
+}
+
+/// The `infra` binary: `$INFRA_BIN`, or built once per test process with
+/// `cargo build -p infra-cli --bin infra` into this test's own target directory.
+pub fn infra_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("INFRA_BIN").filter(|v| !v.is_empty()) {
+            return PathBuf::from(bin);
+        }
+        let profile = profile_dir();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(repo_root())
+            .args(["build", "--quiet", "-p", "infra-cli", "--bin", "infra"])
+            .env("CARGO_TARGET_DIR", target_dir());
+        if profile.file_name().is_some_and(|name| name == "release") {
+            build.arg("--release");
+        }
+        let output = build.output().expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "cargo build -p infra-cli failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        profile.join(format!("infra{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// Where compiled stack files are cached: shared by every test, so each file compiles once.
+fn cache_dir() -> PathBuf {
+    target_dir().join("infra-e2e-cache")
+}
+
+/// What one `infra` run printed and how it ended.
+pub struct Run {
+    pub command: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Everything printed, for messages and `contains` checks.
+    pub fn output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Panic with the whole output unless the command exited 0.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.success(),
+            "`{}` exited with {:?}:\n{}",
+            self.command,
+            self.code,
+            self.output()
+        );
+        self
+    }
+
+    /// The plan `infra plan --json` printed.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "`{}` did not print JSON ({e}):\n{}",
+                self.command,
+                self.output()
+            )
+        })
+    }
+}
+
+/// Run `infra ARGS` against `endpoint` (an emulator or a proxy in front of one).
+pub fn infra(endpoint: &str, args: &[&str]) -> Run {
+    let output = Command::new(infra_bin())
+        .args(args)
+        .current_dir(repo_root())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "ap-northeast-2")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("INFRA_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("the infra binary runs");
+    Run {
+        command: format!("infra {}", args.join(" ")),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A stack file in `stacks/`.
+pub fn stack_file(name: &str) -> String {
+    repo_root()
+        .join("stacks")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A stack file in `tests/broken/`.
+pub fn broken_file(name: &str) -> String {
+    repo_root()
+        .join("tests/broken")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A directory under the target directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let dir = target_dir().join("e2e-tmp").join(format!(
+            "{label}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A copy of `stacks/NAME` in `dir` with each `(from, to)` replaced; every `from` must occur.
+pub fn edited_stack(dir: &TempDir, name: &str, replacements: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(stack_file(name)).expect("the stack file reads");
+    for (from, to) in replacements {
+        assert!(
+            text.contains(from),
+            "`{from}` does not occur in stacks/{name}"
+        );
+        text = text.replace(from, to);
+    }
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("the edited stack writes");
+    path.to_string_lossy().into_owned()
+}
+
+/// The changes of a `--json` plan other than no-ops, as `(address, action)`.
+pub fn plan_changes(plan: &serde_json::Value) -> Vec<(String, String)> {
+    plan["changes"]
+        .as_array()
+        .expect("a plan has `changes`")
+        .iter()
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap_or_default().to_string(),
+                c["action"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .filter(|(_, action)| action != "no_op")
+        .collect()
+}
+
+/// Names of the fields a change in a `--json` plan touches.
+pub fn changed_fields(plan: &serde_json::Value, address: &str) -> Vec<String> {
+    plan["changes"]
+        .as_array()
+        .expect("a plan has `changes`")
+        .iter()
+        .find(|c| c["address"] == address)
+        .and_then(|c| c["fields"].as_array())
+        .map(|fields| {
+            fields
+                .iter()
+                .filter_map(|f| f["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A loopback address nothing listens on.
+pub fn dead_address() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("a bound address")
+}
+
+/// The emulator's address, for a proxy in front of it.
+pub fn upstream(emulator: &infra_tests::Emulator) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], emulator.port()))
+}
