@@ -26,7 +26,8 @@ use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Ref, Stack};
 
 use crate::support::{
-    api_error, create_once, error_code, is_not_found, owned_id, ownership_tags, wait_for, Poll,
+    api_error, create_once, error_code, is_not_found, owned_id, ownership_tags, retry_not_found,
+    wait_for, Poll, VISIBLE_WITHIN,
 };
 use crate::AwsProvider;
 
@@ -856,8 +857,11 @@ async fn create_target_group(
         },
     )
     .await?;
-    set_deregistration_delay(p, &arn, tg.deregistration_delay_seconds).await?;
-    read_target_group(p, &address, &arn).await
+    retry_not_found(VISIBLE_WITHIN, || {
+        set_deregistration_delay(p, &arn, tg.deregistration_delay_seconds)
+    })
+    .await?;
+    retry_not_found(VISIBLE_WITHIN, || read_target_group(p, &address, &arn)).await
 }
 
 async fn target_group_arn_by_name(
@@ -955,8 +959,8 @@ async fn create_load_balancer(
         },
     )
     .await?;
-    modify_lb_attributes(p, &arn, lb).await?;
-    read_load_balancer(p, &address, &arn).await
+    retry_not_found(VISIBLE_WITHIN, || modify_lb_attributes(p, &arn, lb)).await?;
+    retry_not_found(VISIBLE_WITHIN, || read_load_balancer(p, &address, &arn)).await
 }
 
 async fn load_balancer_arn_by_name(
@@ -1065,7 +1069,7 @@ async fn create_listener(
             })
     })
     .await?;
-    read_listener(p, address, &arn).await
+    retry_not_found(VISIBLE_WITHIN, || read_listener(p, address, &arn)).await
 }
 
 async fn create_rule(
@@ -1115,7 +1119,7 @@ async fn create_rule(
             })
     })
     .await?;
-    read_rule(p, address, &arn).await
+    retry_not_found(VISIBLE_WITHIN, || read_rule(p, address, &arn)).await
 }
 
 pub(crate) async fn update(

@@ -6,7 +6,6 @@
 //! were built from. A data change is a new version made the default; `latest_version` names it.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
 
 use aws_sdk_ec2::types::{
     self as ec2, InstanceType, LaunchTemplateBlockDeviceMappingRequest,
@@ -28,6 +27,7 @@ use crate::network::{
 };
 use crate::support::{
     api_error, client_token, create_once, is_not_found, owned_id, retry_not_found, wait_for, Poll,
+    VISIBLE_WITHIN,
 };
 use crate::AwsProvider;
 
@@ -39,7 +39,6 @@ pub(crate) const TAG_IMAGE_SOURCE: &str = "infra:image-source";
 const ROOT_DEVICE: &str = "/dev/xvda";
 /// GetParameters takes at most ten names.
 const SSM_BATCH: usize = 10;
-const VISIBLE_WITHIN: Duration = Duration::from_secs(60);
 
 /// A template as AWS reports it: the template, and the data of its latest version.
 struct Found {

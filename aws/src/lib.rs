@@ -55,6 +55,22 @@ impl Default for AwsOptions {
     }
 }
 
+impl AwsOptions {
+    /// The defaults, with `max_attempts` from the standard `AWS_MAX_ATTEMPTS` variable when it
+    /// holds a number of at least 1.
+    pub fn from_env() -> AwsOptions {
+        let mut options = AwsOptions::default();
+        if let Some(attempts) = std::env::var("AWS_MAX_ATTEMPTS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|n| *n >= 1)
+        {
+            options.max_attempts = attempts;
+        }
+        options
+    }
+}
+
 /// The AWS provider: one SDK client per service, sharing one configuration.
 #[derive(Clone)]
 pub struct AwsProvider {

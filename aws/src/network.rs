@@ -6,7 +6,6 @@
 //! parent and reconciled as whole sets.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_sdk_ec2::types::{
     self as ec2, AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, ResourceType,
@@ -24,13 +23,12 @@ use infra_core::{Address, Kind, Observed, ProviderError, Ref, Stack};
 use crate::relink::relink;
 use crate::support::{
     api_error, create_once, error_code, is_not_found, owned_id, retry_not_found, wait_for, Poll,
+    VISIBLE_WITHIN,
 };
 use crate::AwsProvider;
 
 /// AWS caps security group names at 255 characters.
 const GROUP_NAME_MAX: usize = 255;
-/// How long a resource just created may answer NotFound (eventual consistency).
-const VISIBLE_WITHIN: Duration = Duration::from_secs(60);
 /// Attempts for creates without a client token (each preceded by a lookup by tags).
 const CREATE_ATTEMPTS: u32 = 4;
 
@@ -720,7 +718,36 @@ async fn apply_rule_changes(
 }
 
 /// Make the group's ingress and egress rules exactly the declared ones.
+///
+/// Authorize and revoke are not idempotent: when an earlier attempt took effect but its answer
+/// was lost, the SDK's retry gets `InvalidPermission.Duplicate` (or `.NotFound` for a revoke),
+/// and AWS rejects the whole batch. Then the rules are read again and the rest reconciled.
 async fn reconcile_rules(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    id: &str,
+    group_id: &str,
+    desired: &SecurityGroup,
+) -> Result<(), ProviderError> {
+    let mut rounds = 0;
+    loop {
+        match reconcile_rules_once(p, ctx, id, group_id, desired).await {
+            Err(e)
+                if rounds < 3
+                    && matches!(
+                        error_code(&e),
+                        Some("InvalidPermission.Duplicate" | "InvalidPermission.NotFound")
+                    ) =>
+            {
+                tracing::debug!(group_id, error = %e, "rules changed under us; reading them again");
+                rounds += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn reconcile_rules_once(
     p: &AwsProvider,
     ctx: &Context<'_>,
     id: &str,
@@ -1044,14 +1071,26 @@ async fn attach_gateway(
     if attached_vpc(&current) == Some(vpc_id) {
         return Ok(());
     }
-    p.ec2
+    let attached = p
+        .ec2
         .attach_internet_gateway()
         .internet_gateway_id(gateway_id)
         .vpc_id(vpc_id)
         .send()
         .await
-        .map_err(|e| api_error("ec2:AttachInternetGateway", e))?;
-    Ok(())
+        .map_err(|e| api_error("ec2:AttachInternetGateway", e));
+    match attached {
+        // An attempt whose answer was lost attached it; the SDK's retry is told so.
+        Err(e) if error_code(&e) == Some("Resource.AlreadyAssociated") => {
+            let now = describe_gateways(p, Scope::Id(gateway_id)).await?;
+            if now.first().and_then(attached_vpc) == Some(vpc_id) {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+        other => other.map(drop),
+    }
 }
 
 /// Set the destination field a route request needs: IPv4 CIDR, IPv6 CIDR or prefix list.

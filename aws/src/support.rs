@@ -183,6 +183,9 @@ where
     }
 }
 
+/// How long a resource just created may answer NotFound (eventual consistency).
+pub(crate) const VISIBLE_WITHIN: Duration = Duration::from_secs(60);
+
 /// Eventual consistency: a resource just created may answer NotFound for a few seconds.
 /// Retries `call` while it reports NotFound, for at most `within`.
 pub(crate) async fn retry_not_found<T, F, Fut>(

@@ -56,6 +56,19 @@ pub struct Operation {
     /// The signing name of the service (`ec2`, `elasticloadbalancing`, `s3`...), read from the
     /// request's credential scope; empty when the request is not signed.
     pub service: String,
+    /// The form parameters of a query-protocol request (`Action=...&VpcId.1=...`), else empty.
+    pub params: String,
+}
+
+impl Operation {
+    /// Whether the request names the resources it reads by id or ARN (a describe of something
+    /// that does not exist then fails with NotFound; a filtered one just returns nothing).
+    pub fn by_id(&self) -> bool {
+        self.params.split('&').any(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            key.ends_with("Id.1") || key.ends_with("Arns.member.1") || key == "DBInstanceIdentifier"
+        })
+    }
 }
 
 /// What the proxy does with one request.
@@ -435,22 +448,31 @@ impl Request {
     fn operation(&self) -> Operation {
         let service = self.service();
         let (path, query) = self.target.split_once('?').unwrap_or((&self.target, ""));
+        let form = String::from_utf8_lossy(&self.body).into_owned();
+        let from_form = form_value(&form, "Action");
+        let params = if from_form.is_some() {
+            form
+        } else {
+            String::new()
+        };
         let named = self
             .header("x-amz-target")
             .and_then(|t| t.rsplit('.').next())
             .map(str::to_string)
-            .or_else(|| form_value(&String::from_utf8_lossy(&self.body), "Action"))
+            .or(from_form)
             .or_else(|| form_value(query, "Action"));
         match named {
             Some(name) => Operation {
                 mutating: MUTATING_PREFIXES.iter().any(|p| name.starts_with(p)),
                 name,
                 service,
+                params,
             },
             None => Operation {
                 name: s3_operation(&self.method, path, query),
                 mutating: !matches!(self.method.as_str(), "GET" | "HEAD"),
                 service,
+                params,
             },
         }
     }

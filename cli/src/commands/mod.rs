@@ -125,9 +125,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// The AWS provider for the stack's region, from the standard AWS environment.
+/// The AWS provider for the stack's region, from the standard AWS environment
+/// (`AWS_MAX_ATTEMPTS` included).
 pub async fn provider(stack: &Stack) -> AwsProvider {
-    AwsProvider::connect(&stack.region, AwsOptions::default()).await
+    AwsProvider::connect(&stack.region, AwsOptions::from_env()).await
 }
 
 /// The absolute form of a path the user gave, for recording in saved plans.

@@ -458,4 +458,34 @@ async fn after_apply_the_plan_is_empty_and_a_second_apply_changes_nothing() {
         writes.is_empty(),
         "a converged stack needs no write: {writes:?}"
     );
+
+    // That apply was one discovery: one filtered, paginated list per resource type, never one
+    // describe per resource where a list exists.
+    let mut by_operation: std::collections::BTreeMap<String, usize> = Default::default();
+    for o in &operations {
+        *by_operation.entry(o.name.clone()).or_default() += 1;
+    }
+    println!(
+        "one discovery of the reference stack: {} calls: {by_operation:?}",
+        operations.len()
+    );
+    for listed in [
+        "DescribeVpcs",
+        "DescribeSubnets",
+        "DescribeInternetGateways",
+        "DescribeRouteTables",
+        "DescribeSecurityGroups",
+        "DescribeLaunchTemplates",
+        "DescribeAutoScalingGroups",
+        "DescribeLoadBalancers",
+        "DescribeTargetGroups",
+        "DescribeDBInstances",
+        "DescribeDBSubnetGroups",
+        "ListCertificates",
+    ] {
+        assert!(
+            by_operation.get(listed).copied().unwrap_or(0) <= 1,
+            "{listed} is one filtered list per discovery: {by_operation:?}"
+        );
+    }
 }

@@ -10,6 +10,8 @@ mod broken;
 mod destroy;
 mod drift;
 mod launcher;
+mod reliability;
 mod replace;
+mod secrets;
 mod single;
 mod support;

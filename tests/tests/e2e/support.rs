@@ -24,8 +24,9 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `infra` binary: `$INFRA_BIN`, or built once per test process with
-/// `cargo build -p infra-cli --bin infra` into this test's own target directory.
+/// The `infra` binary: `$INFRA_BIN`, or built once per test process into this test's own
+/// target directory with the same packages, features and targets as `scripts/test` (any other
+/// selection resolves features differently and compiles the AWS SDK crates again, minutes).
 pub fn infra_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -37,7 +38,13 @@ pub fn infra_bin() -> &'static Path {
         let mut build = Command::new(cargo);
         build
             .current_dir(repo_root())
-            .args(["build", "--quiet", "-p", "infra-cli", "--bin", "infra"])
+            .args([
+                "build",
+                "--quiet",
+                "--workspace",
+                "--all-features",
+                "--all-targets",
+            ])
             .env("CARGO_TARGET_DIR", target_dir());
         if profile.file_name().is_some_and(|name| name == "release") {
             build.arg("--release");
@@ -45,7 +52,7 @@ pub fn infra_bin() -> &'static Path {
         let output = build.output().expect("cargo runs");
         assert!(
             output.status.success(),
-            "cargo build -p infra-cli failed:\n{}",
+            "cargo build failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
         profile.join(format!("infra{}", std::env::consts::EXE_SUFFIX))
@@ -101,9 +108,10 @@ impl Run {
     }
 }
 
-/// Run `infra ARGS` against `endpoint` (an emulator or a proxy in front of one).
-pub fn infra(endpoint: &str, args: &[&str]) -> Run {
-    let output = Command::new(infra_bin())
+/// `infra ARGS` against `endpoint` (an emulator or a proxy in front of one), not started yet.
+pub fn infra_command(endpoint: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(infra_bin());
+    command
         .args(args)
         .current_dir(repo_root())
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -115,8 +123,18 @@ pub fn infra(endpoint: &str, args: &[&str]) -> Run {
         .env("NO_COLOR", "1")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .expect("the infra binary runs");
+        .env_remove("AWS_MAX_ATTEMPTS");
+    command
+}
+
+/// Run `infra ARGS` against `endpoint` (an emulator or a proxy in front of one).
+pub fn infra(endpoint: &str, args: &[&str]) -> Run {
+    run(infra_command(endpoint, args), args)
+}
+
+/// Run a command made by [`infra_command`] to the end.
+pub fn run(mut command: Command, args: &[&str]) -> Run {
+    let output = command.output().expect("the infra binary runs");
     Run {
         command: format!("infra {}", args.join(" ")),
         code: output.status.code(),

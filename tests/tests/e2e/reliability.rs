@@ -1,0 +1,615 @@
+//! Issue #8: the stack lock, crash safety (SIGKILL at many points of an apply), faults on the
+//! wire, and secrets that never show.
+//!
+//! Every check reads what the emulator holds through the raw SDK clients, counting everything
+//! of each kind (tagged or not), so a duplicate made by a retried or repeated create shows.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use infra_tests::proxy::{CountingProxy, Fault, FaultHook, Operation, ProxyOptions};
+use infra_tests::Emulator;
+
+use crate::aws::Aws;
+use crate::support::{infra, infra_command, run, stack_file, upstream};
+
+const LOCK_PARAMETER: &str = "/infra/locks/closet";
+
+/// What `stacks/closet.rs` makes, by kind.
+fn closet_inventory() -> BTreeMap<&'static str, usize> {
+    BTreeMap::from([
+        ("auto scaling group", 2),
+        ("bucket", 1),
+        ("certificate", 1),
+        ("db instance", 1),
+        ("db subnet group", 1),
+        ("internet gateway", 1),
+        ("launch template", 2),
+        ("listener", 2),
+        ("listener rule", 1),
+        ("load balancer", 1),
+        ("route table", 1),
+        ("scaling policy", 1),
+        ("security group", 4),
+        ("subnet", 2),
+        ("target group", 2),
+        ("vpc", 1),
+    ])
+}
+
+/// Everything the emulator holds, by kind, leaving out what it makes by itself (the default
+/// VPC and its parts, default security groups, main route tables, default listener rules).
+async fn inventory(aws: &Aws) -> BTreeMap<&'static str, usize> {
+    let mut n = BTreeMap::new();
+    let vpcs = aws.ec2.describe_vpcs().send().await.unwrap();
+    let own: Vec<String> = vpcs
+        .vpcs()
+        .iter()
+        .filter(|v| v.is_default() != Some(true))
+        .filter_map(|v| v.vpc_id().map(str::to_string))
+        .collect();
+    let in_own = |vpc: Option<&str>| vpc.is_some_and(|v| own.iter().any(|o| o == v));
+    n.insert("vpc", own.len());
+    let subnets = aws.ec2.describe_subnets().send().await.unwrap();
+    n.insert(
+        "subnet",
+        subnets
+            .subnets()
+            .iter()
+            .filter(|s| in_own(s.vpc_id()))
+            .count(),
+    );
+    let gateways = aws.ec2.describe_internet_gateways().send().await.unwrap();
+    n.insert(
+        "internet gateway",
+        gateways
+            .internet_gateways()
+            .iter()
+            .filter(|g| {
+                g.attachments().is_empty() || g.attachments().iter().any(|a| in_own(a.vpc_id()))
+            })
+            .count(),
+    );
+    let tables = aws.ec2.describe_route_tables().send().await.unwrap();
+    n.insert(
+        "route table",
+        tables
+            .route_tables()
+            .iter()
+            .filter(|t| in_own(t.vpc_id()))
+            .filter(|t| !t.associations().iter().any(|a| a.main() == Some(true)))
+            .count(),
+    );
+    let groups = aws.ec2.describe_security_groups().send().await.unwrap();
+    n.insert(
+        "security group",
+        groups
+            .security_groups()
+            .iter()
+            .filter(|g| in_own(g.vpc_id()) && g.group_name() != Some("default"))
+            .count(),
+    );
+    let templates = aws.ec2.describe_launch_templates().send().await.unwrap();
+    n.insert("launch template", templates.launch_templates().len());
+
+    let lbs = aws.elb.describe_load_balancers().send().await.unwrap();
+    n.insert("load balancer", lbs.load_balancers().len());
+    let (mut listeners, mut rules) = (0, 0);
+    for lb in lbs.load_balancers() {
+        let found = aws
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(lb.load_balancer_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        listeners += found.listeners().len();
+        for listener in found.listeners() {
+            rules += aws
+                .rules(listener.listener_arn().unwrap())
+                .await
+                .iter()
+                .filter(|r| r.is_default() != Some(true))
+                .count();
+        }
+    }
+    n.insert("listener", listeners);
+    n.insert("listener rule", rules);
+    let tgs = aws.elb.describe_target_groups().send().await.unwrap();
+    n.insert("target group", tgs.target_groups().len());
+
+    let asgs = aws.asg.describe_auto_scaling_groups().send().await.unwrap();
+    n.insert("auto scaling group", asgs.auto_scaling_groups().len());
+    let policies = aws.asg.describe_policies().send().await.unwrap();
+    n.insert("scaling policy", policies.scaling_policies().len());
+
+    let dbs = aws.rds.describe_db_instances().send().await.unwrap();
+    n.insert("db instance", dbs.db_instances().len());
+    let db_groups = aws.rds.describe_db_subnet_groups().send().await.unwrap();
+    n.insert(
+        "db subnet group",
+        db_groups
+            .db_subnet_groups()
+            .iter()
+            .filter(|g| g.db_subnet_group_name() != Some("default"))
+            .count(),
+    );
+    let certificates = aws.acm.list_certificates().send().await.unwrap();
+    n.insert("certificate", certificates.certificate_summary_list().len());
+    let buckets = aws.s3.list_buckets().send().await.unwrap();
+    n.insert("bucket", buckets.buckets().len());
+    n
+}
+
+async fn lock_holder_id(aws: &Aws) -> Option<String> {
+    let got = aws
+        .ssm
+        .get_parameter()
+        .name(LOCK_PARAMETER)
+        .send()
+        .await
+        .ok()?;
+    let value: serde_json::Value =
+        serde_json::from_str(got.parameter()?.value()?).expect("the lock holds JSON");
+    value["id"].as_str().map(str::to_string)
+}
+
+/// After whatever happened before: apply again (releasing a lock a killed run left), then
+/// check that the stack converged: the plan is empty, every kind counts what the stack
+/// declares (no duplicates, nothing missing), and the lock is released.
+async fn assert_converges(emulator: &Emulator, aws: &Aws, trial: &str) {
+    let stack = stack_file("closet.rs");
+    if let Some(id) = lock_holder_id(aws).await {
+        infra(
+            &emulator.endpoint(),
+            &["force-unlock", &stack, &id, "--auto-approve"],
+        )
+        .assert_success();
+    }
+    let rerun = infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]);
+    assert!(
+        rerun.success(),
+        "{trial}: the rerun failed:\n{}",
+        rerun.output()
+    );
+    let plan = infra(
+        &emulator.endpoint(),
+        &["plan", &stack, "--detailed-exitcode"],
+    );
+    assert_eq!(
+        plan.code,
+        Some(0),
+        "{trial}: the plan after the rerun is not empty:\n{}",
+        plan.output()
+    );
+    assert_eq!(
+        inventory(aws).await,
+        closet_inventory(),
+        "{trial}: what exists differs from the stack"
+    );
+    assert_eq!(
+        lock_holder_id(aws).await,
+        None,
+        "{trial}: the lock was left behind"
+    );
+}
+
+/// A hook that kills the `infra` process whose pid is in `pid` at the `kill_at`-th mutating
+/// call (1-based), after letting that call through to the emulator: the change is made, the
+/// answer never arrives.
+fn kill_at(kill_at: usize, pid: Arc<AtomicU32>, seen: Arc<AtomicUsize>) -> FaultHook {
+    Arc::new(move |operation: &Operation, _| {
+        if !operation.mutating {
+            return Fault::Forward;
+        }
+        if seen.fetch_add(1, Ordering::SeqCst) + 1 != kill_at {
+            return Fault::Forward;
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.load(Ordering::SeqCst).to_string()])
+            .status();
+        Fault::LoseResponse
+    })
+}
+
+/// The number of mutating calls a clean apply of the reference stack makes.
+async fn mutating_calls_of_a_clean_apply(emulator: &Emulator) -> usize {
+    let proxy = CountingProxy::start(upstream(emulator));
+    infra(
+        &proxy.endpoint(),
+        &["apply", &stack_file("closet.rs"), "--auto-approve"],
+    )
+    .assert_success();
+    let count = proxy.mutating().len();
+    emulator.reset();
+    count
+}
+
+/// Kill the apply at each of `points` (mutating call numbers), then converge.
+async fn crash_trials(emulator: &Emulator, points: &[usize]) {
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let stack = stack_file("closet.rs");
+    for &point in points {
+        emulator.reset();
+        let pid = Arc::new(AtomicU32::new(0));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let proxy = CountingProxy::with_options(
+            upstream(emulator),
+            ProxyOptions {
+                faults: Some(kill_at(point, Arc::clone(&pid), Arc::clone(&seen))),
+                ..ProxyOptions::default()
+            },
+        );
+        let args = ["apply", stack.as_str(), "--auto-approve"];
+        let mut child = infra_command(&proxy.endpoint(), &args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("infra starts");
+        pid.store(child.id(), Ordering::SeqCst);
+        let status = child.wait().expect("infra ends");
+        assert_eq!(
+            status.code(),
+            None,
+            "trial {point}: the apply was not killed (it made {} mutating calls)",
+            seen.load(Ordering::SeqCst)
+        );
+        drop(proxy);
+        assert_converges(emulator, &aws, &format!("killed at mutating call {point}")).await;
+    }
+}
+
+/// `count` kill points spread evenly over `1..=total`.
+fn spread(total: usize, count: usize) -> Vec<usize> {
+    let mut points: Vec<usize> = (0..count)
+        .map(|i| 1 + i * (total - 1) / (count - 1))
+        .collect();
+    points.dedup();
+    points
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_24_points_of_an_apply_then_a_rerun_converges_without_duplicates() {
+    // Two emulators, each taking every other point, so the trials run two at a time.
+    let first = Emulator::start();
+    let total = mutating_calls_of_a_clean_apply(&first).await;
+    assert!(
+        total >= 24,
+        "a clean apply made only {total} mutating calls"
+    );
+    let points = spread(total, 24);
+    let (even, odd): (Vec<_>, Vec<_>) = points.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let even: Vec<usize> = even.into_iter().map(|(_, p)| *p).collect();
+    let odd: Vec<usize> = odd.into_iter().map(|(_, p)| *p).collect();
+    let second = tokio::task::spawn_blocking(Emulator::start).await.unwrap();
+    tokio::join!(crash_trials(&first, &even), crash_trials(&second, &odd));
+    println!(
+        "killed a {total}-call apply at {} points: {points:?}; every rerun converged",
+        points.len()
+    );
+}
+
+/// A fixed pseudo-random sequence (xorshift), so a failing run can be replayed.
+fn chance(position: usize, seed: u64) -> u64 {
+    let mut x = seed ^ (position as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x % 100
+}
+
+/// The NotFound code AWS gives for a describe-by-id of something just created.
+fn not_found_code(operation: &str) -> Option<&'static str> {
+    Some(match operation {
+        "DescribeVpcs" => "InvalidVpcID.NotFound",
+        "DescribeSubnets" => "InvalidSubnetID.NotFound",
+        "DescribeSecurityGroups" => "InvalidGroup.NotFound",
+        "DescribeInternetGateways" => "InvalidInternetGatewayID.NotFound",
+        "DescribeRouteTables" => "InvalidRouteTableID.NotFound",
+        "DescribeLaunchTemplates" => "InvalidLaunchTemplateId.NotFound",
+        "DescribeLoadBalancers" => "LoadBalancerNotFound",
+        "DescribeTargetGroups" => "TargetGroupNotFound",
+        "DescribeListeners" => "ListenerNotFound",
+        "DescribeDBInstances" => "DBInstanceNotFound",
+        _ => return None,
+    })
+}
+
+#[derive(Default)]
+struct Injected {
+    by_kind: BTreeMap<&'static str, usize>,
+}
+
+/// Faults on about a fifth of all calls: throttling in each service's own format, 500 and 503,
+/// dropped connections, lost answers to writes, and NotFound on the first describe by id after
+/// a create (eventual consistency).
+fn flaky(seed: u64, injected: Arc<Mutex<Injected>>) -> FaultHook {
+    let after_create = Arc::new(AtomicU32::new(0));
+    Arc::new(move |operation: &Operation, position| {
+        let note = |kind: &'static str| {
+            *injected.lock().unwrap().by_kind.entry(kind).or_default() += 1;
+        };
+        if operation.name.starts_with("Create") {
+            after_create.store(1, Ordering::SeqCst);
+        } else if let Some(code) = not_found_code(&operation.name).filter(|_| operation.by_id()) {
+            if after_create.swap(0, Ordering::SeqCst) == 1 && chance(position, seed) < 50 {
+                note("not found after create");
+                return Fault::error(operation, 400, code, "The resource does not exist");
+            }
+        }
+        match chance(position, seed ^ 0xA5A5) {
+            0..=4 => {
+                note("throttling");
+                Fault::throttle(operation)
+            }
+            5..=7 => {
+                note("500");
+                Fault::error(operation, 500, "InternalError", "injected")
+            }
+            8..=10 => {
+                note("503");
+                Fault::error(operation, 503, "ServiceUnavailable", "injected")
+            }
+            11..=13 => {
+                note("dropped connection");
+                Fault::Drop
+            }
+            14..=17 if operation.mutating => {
+                note("lost response");
+                Fault::LoseResponse
+            }
+            _ => Fault::Forward,
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
+    let emulator = Emulator::start();
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let stack = stack_file("closet.rs");
+    let mut totals: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut first_try = 0;
+    let seeds = [11, 23, 37, 41, 59];
+    for seed in seeds {
+        emulator.reset();
+        let injected = Arc::new(Mutex::new(Injected::default()));
+        let proxy = CountingProxy::with_options(
+            upstream(&emulator),
+            ProxyOptions {
+                faults: Some(flaky(seed, Arc::clone(&injected))),
+                ..ProxyOptions::default()
+            },
+        );
+        let started = std::time::Instant::now();
+        let applied = infra(
+            &proxy.endpoint(),
+            &["apply", &stack, "--auto-approve", "-v"],
+        );
+        println!(
+            "seed {seed}: apply under faults took {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        if applied.success() {
+            first_try += 1;
+        } else {
+            println!("seed {seed}: the apply failed:\n{}", applied.stderr);
+            // Past the retry budget: a clear error naming what failed, nothing half done.
+            assert!(
+                applied.stderr.contains("error: failed to"),
+                "seed {seed}: {}",
+                applied.output()
+            );
+        }
+        drop(proxy);
+        for (kind, n) in &injected.lock().unwrap().by_kind {
+            *totals.entry(kind).or_default() += n;
+        }
+        assert_converges(&emulator, &aws, &format!("faults with seed {seed}")).await;
+    }
+    println!(
+        "{} applies under faults ({totals:?}): {first_try} converged in one run, all after a rerun, no duplicates",
+        seeds.len()
+    );
+    assert!(
+        first_try >= seeds.len() - 1,
+        "the retry budget should absorb a fifth of calls failing: only {first_try} of {} applies succeeded at once",
+        seeds.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_retry_budget_apply_stops_with_the_error_and_a_rerun_finishes() {
+    let emulator = Emulator::start();
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let stack = stack_file("closet.rs");
+    // Every CreateTargetGroup is throttled, every time.
+    let proxy = CountingProxy::with_options(
+        upstream(&emulator),
+        ProxyOptions {
+            faults: Some(Arc::new(|operation: &Operation, _| {
+                if operation.name == "CreateTargetGroup" {
+                    Fault::throttle(operation)
+                } else {
+                    Fault::Forward
+                }
+            })),
+            ..ProxyOptions::default()
+        },
+    );
+    let mut command = infra_command(&proxy.endpoint(), &["apply", &stack, "--auto-approve"]);
+    command.env("AWS_MAX_ATTEMPTS", "3");
+    let failed = run(command, &["apply", &stack, "--auto-approve"]);
+    assert_eq!(failed.code, Some(1), "{}", failed.output());
+    let stderr = &failed.stderr;
+    assert!(
+        stderr.contains("error: failed to create elbv2_target_group.frontend")
+            || stderr.contains("error: failed to create elbv2_target_group.backend"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("elasticloadbalancing:CreateTargetGroup: Throttling: Rate exceeded"),
+        "{stderr}"
+    );
+    assert!(
+        failed.stdout.contains("Apply failed:") && failed.stdout.contains("not started"),
+        "{}",
+        failed.stdout
+    );
+    let attempts = proxy
+        .operations()
+        .iter()
+        .filter(|o| o.name == "CreateTargetGroup")
+        .count();
+    assert_eq!(attempts, 6, "3 attempts for each of the two target groups");
+    // What did not depend on the target groups was made; nothing of theirs was.
+    let partial = inventory(&aws).await;
+    assert_eq!(partial["vpc"], 1);
+    assert_eq!(partial["target group"], 0);
+    assert_eq!(partial["auto scaling group"], 0);
+    drop(proxy);
+    assert_converges(&emulator, &aws, "after a throttled apply").await;
+}
+
+/// A copy of the stack named `name`, with its own bucket, so it shares nothing with others.
+fn renamed_closet(dir: &crate::support::TempDir, name: &str) -> String {
+    crate::support::edited_stack(
+        dir,
+        "closet.rs",
+        &[
+            ("Stack::new(\"closet\"", &format!("Stack::new(\"{name}\"")),
+            ("closet-uploads-apne2", &format!("{name}-uploads-apne2")),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_stops_apply_and_destroy_at_once_and_names_its_holder() {
+    let emulator = Emulator::start();
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let stack = stack_file("closet.rs");
+    // Another machine holds the lock.
+    take_lock_elsewhere(&aws).await;
+    assert_refused_by_the_held_lock(&emulator, "apply", &stack);
+    assert_eq!(inventory(&aws).await.get("vpc"), Some(&0));
+
+    // Read-only commands do not need the lock.
+    let plan = infra(
+        &emulator.endpoint(),
+        &["plan", &stack, "--detailed-exitcode"],
+    );
+    assert_eq!(plan.code, Some(2), "{}", plan.output());
+
+    // Releasing needs the holder's id.
+    let wrong = infra(
+        &emulator.endpoint(),
+        &["force-unlock", &stack, "1111111111111111", "--auto-approve"],
+    );
+    assert_eq!(wrong.code, Some(1));
+    assert!(
+        wrong
+            .stderr
+            .contains("is locked with id 0f1e2d3c4b5a6978, not 1111111111111111"),
+        "{}",
+        wrong.stderr
+    );
+    let unlocked = infra(
+        &emulator.endpoint(),
+        &["force-unlock", &stack, "0f1e2d3c4b5a6978", "--auto-approve"],
+    );
+    unlocked.assert_success();
+    assert!(
+        unlocked.stdout.contains("dana@build-7"),
+        "{}",
+        unlocked.output()
+    );
+    assert_eq!(lock_holder_id(&aws).await, None);
+    infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
+    assert_eq!(lock_holder_id(&aws).await, None);
+
+    // Destroy is refused the same way, before deleting anything.
+    take_lock_elsewhere(&aws).await;
+    assert_refused_by_the_held_lock(&emulator, "destroy", &stack);
+    assert_eq!(inventory(&aws).await, closet_inventory());
+}
+
+/// Write the lock as another machine's `infra apply` would have.
+async fn take_lock_elsewhere(aws: &Aws) {
+    let holder = serde_json::json!({
+        "id": "0f1e2d3c4b5a6978",
+        "operation": "apply",
+        "who": "dana@build-7",
+        "pid": 4242,
+        "created": 1_795_998_896u64,
+        "version": "0.1.0",
+    });
+    aws.ssm
+        .put_parameter()
+        .name(LOCK_PARAMETER)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .value(holder.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `infra COMMAND` fails at once naming the holder; its only write is the attempt to lock.
+fn assert_refused_by_the_held_lock(emulator: &Emulator, command: &str, stack: &str) {
+    let proxy = CountingProxy::start(upstream(emulator));
+    let refused = infra(
+        &proxy.endpoint(),
+        &[command, stack, "--auto-approve", "--allow-data-loss"],
+    );
+    assert_eq!(refused.code, Some(1), "{}", refused.output());
+    assert!(
+        refused.stderr.contains(
+            "error: stack `closet` is locked by dana@build-7 (`infra apply`, pid 4242) since 2026-11-30T00:34:56Z; lock id 0f1e2d3c4b5a6978"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("infra force-unlock STACK 0f1e2d3c4b5a6978"),
+        "{}",
+        refused.stderr
+    );
+    let writes: Vec<String> = proxy.mutating().into_iter().map(|o| o.name).collect();
+    assert_eq!(
+        writes,
+        ["PutParameter"],
+        "`infra {command}`: the only write is the attempt to take the lock"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_applies_at_once_one_runs_and_the_other_is_refused() {
+    let emulator = Emulator::start();
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let dir = crate::support::TempDir::new("two-at-once");
+    let stack = renamed_closet(&dir, "twice");
+    // Compiled once beforehand, so both runs start from the cache at the same moment.
+    infra(&emulator.endpoint(), &["validate", &stack]).assert_success();
+    let args = ["apply", stack.as_str(), "--auto-approve"];
+    // Both plan at the same time, then race for the lock; the winner holds it for the whole
+    // apply, which takes seconds.
+    let first = infra_command(&emulator.endpoint(), &args);
+    let second = infra_command(&emulator.endpoint(), &args);
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| run(first, &args));
+        let b = scope.spawn(|| run(second, &args));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (won, lost) = if a.success() { (a, b) } else { (b, a) };
+    won.assert_success();
+    assert_eq!(lost.code, Some(1), "both applies ran:\n{}", lost.output());
+    assert!(
+        lost.stderr.contains("error: stack `twice` is locked by"),
+        "{}",
+        lost.stderr
+    );
+    let lbs = aws.load_balancers("twice").await;
+    assert_eq!(lbs.len(), 1, "one load balancer, not two");
+}
