@@ -799,3 +799,29 @@ async fn an_interrupted_replacement_is_finished_by_the_next_apply() {
     assert_ne!(backends[0].physical_id, old.physical_id);
     assert!(!plan(&changed, &fake).await.has_changes());
 }
+
+#[tokio::test]
+async fn the_fake_keeps_one_lock_per_stack_released_only_by_its_id() {
+    use infra_core::{LockError, LockInfo, StackLock};
+    let fake = FakeProvider::new();
+    let closet = Stack::new("closet", "ap-northeast-2");
+    let other = Stack::new("other", "ap-northeast-2");
+    let first = LockInfo::new("apply");
+    fake.lock(&closet, &first).await.unwrap();
+    fake.lock(&other, &LockInfo::new("apply")).await.unwrap();
+    match fake.lock(&closet, &LockInfo::new("destroy")).await {
+        Err(LockError::Held { holder, .. }) => assert_eq!(holder, first),
+        other => panic!("a second lock of closet was not refused: {other:?}"),
+    }
+    assert!(matches!(
+        fake.unlock(&closet, "not-the-id").await,
+        Err(LockError::WrongId { .. })
+    ));
+    assert_eq!(fake.holder(&closet).await.unwrap(), Some(first.clone()));
+    fake.unlock(&closet, &first.id).await.unwrap();
+    assert_eq!(fake.holder(&closet).await.unwrap(), None);
+    assert!(matches!(
+        fake.unlock(&closet, &first.id).await,
+        Err(LockError::NotLocked { .. })
+    ));
+}
