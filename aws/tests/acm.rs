@@ -1,15 +1,14 @@
 //! ACM against the moto emulator: requested certificates with DNS validation records, imported
 //! PEM files (generated with `openssl`), and existing certificates that are never touched.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use infra_aws::{AwsOptions, AwsProvider};
 use infra_core::prelude::*;
 use infra_core::provider::{Context, DeleteOptions, NoProgress, Resolved};
 use infra_core::{Kind, Observed, Provider};
-use infra_tests::Emulator;
+use infra_tests::{self_signed, Emulator};
 
 const REGION: &str = "ap-northeast-2";
 
@@ -50,33 +49,6 @@ fn find<'a>(observed: &'a [Observed], id: &str) -> Option<&'a Observed> {
     observed
         .iter()
         .find(|o| o.address == Address::new(Kind::Certificate, id))
-}
-
-/// A fresh self-signed certificate and key for `cn`, as (certificate path, key path).
-fn self_signed(dir: &Path, cn: &str) -> (String, String) {
-    std::fs::create_dir_all(dir).unwrap();
-    let cert = dir.join(format!("{cn}.crt.pem"));
-    let key = dir.join(format!("{cn}.key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
-        ])
-        .arg(format!("/CN={cn}"))
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        status.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    (
-        cert.to_string_lossy().into_owned(),
-        key.to_string_lossy().into_owned(),
-    )
 }
 
 fn scratch(name: &str) -> PathBuf {

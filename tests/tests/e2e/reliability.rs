@@ -5,7 +5,7 @@
 //! of each kind (tagged or not), so a duplicate made by a retried or repeated create shows.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use infra_tests::proxy::{CountingProxy, Fault, FaultHook, Operation, ProxyOptions};
@@ -316,24 +316,19 @@ fn not_found_code(operation: &str) -> Option<&'static str> {
     })
 }
 
-#[derive(Default)]
-struct Injected {
-    by_kind: BTreeMap<&'static str, usize>,
-}
-
 /// Faults on about a fifth of all calls: throttling in each service's own format, 500 and 503,
 /// dropped connections, lost answers to writes, and NotFound on the first describe by id after
 /// a create (eventual consistency).
-fn flaky(seed: u64, injected: Arc<Mutex<Injected>>) -> FaultHook {
-    let after_create = Arc::new(AtomicU32::new(0));
+fn flaky(seed: u64, injected: Arc<Mutex<BTreeMap<&'static str, usize>>>) -> FaultHook {
+    let after_create = Arc::new(AtomicBool::new(false));
     Arc::new(move |operation: &Operation, position| {
         let note = |kind: &'static str| {
-            *injected.lock().unwrap().by_kind.entry(kind).or_default() += 1;
+            *injected.lock().unwrap().entry(kind).or_default() += 1;
         };
         if operation.name.starts_with("Create") {
-            after_create.store(1, Ordering::SeqCst);
+            after_create.store(true, Ordering::SeqCst);
         } else if let Some(code) = not_found_code(&operation.name).filter(|_| operation.by_id()) {
-            if after_create.swap(0, Ordering::SeqCst) == 1 && chance(position, seed) < 50 {
+            if after_create.swap(false, Ordering::SeqCst) && chance(position, seed) < 50 {
                 note("not found after create");
                 return Fault::error(operation, 400, code, "The resource does not exist");
             }
@@ -374,7 +369,7 @@ async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
     let seeds = [11, 23, 37, 41, 59];
     for seed in seeds {
         emulator.reset();
-        let injected = Arc::new(Mutex::new(Injected::default()));
+        let injected = Arc::new(Mutex::new(BTreeMap::new()));
         let proxy = CountingProxy::with_options(
             upstream(&emulator),
             ProxyOptions {
@@ -403,7 +398,7 @@ async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
             );
         }
         drop(proxy);
-        for (kind, n) in &injected.lock().unwrap().by_kind {
+        for (kind, n) in injected.lock().unwrap().iter() {
             *totals.entry(kind).or_default() += n;
         }
         assert_converges(&emulator, &aws, &format!("faults with seed {seed}")).await;

@@ -2,41 +2,14 @@
 //! infra prints or writes (plan, JSON plan, saved plan, apply, -v and -vv logs, errors,
 //! outputs, destroy); and replacing a database is refused unless data loss is allowed.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use infra_tests::proxy::{CountingProxy, Fault, Operation, ProxyOptions};
-use infra_tests::Emulator;
+use infra_tests::{self_signed, Emulator};
 
 use crate::support::{edited_stack, infra, stack_file, upstream, Run, TempDir};
 
 const CANARY: &str = "canary-Pw-7f3a9c21e5d0";
-
-/// A self-signed certificate and its key, as PEM files in `dir`.
-fn self_signed(dir: &Path) -> (String, String) {
-    let cert = dir.join("site.crt.pem");
-    let key = dir.join("site.key.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-        ])
-        .args(["-subj", "/CN=closet.example.com", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        cert.to_string_lossy().into_owned(),
-        key.to_string_lossy().into_owned(),
-    )
-}
 
 /// Every base64 line of the private key: none may appear anywhere.
 fn key_lines(key: &str) -> Vec<String> {
@@ -64,17 +37,16 @@ fn checked(run: Run, key: &[String]) -> Run {
 async fn a_password_and_a_private_key_never_show_in_output_logs_errors_or_plans() {
     let emulator = Emulator::start();
     let dir = TempDir::new("secrets");
-    let (cert, key) = self_signed(dir.path());
-    let key = key_lines(&key);
+    let (cert, key_path) = self_signed(dir.path(), "closet.example.com");
+    let key = key_lines(&key_path);
     assert!(key.len() > 10, "the key has a body");
-    let key_path = dir.path().join("site.key.pem");
     let stack = edited_stack(
         &dir,
         "closet.rs",
         &[
             (
                 "Certificate::request(DOMAIN)",
-                &format!("Certificate::import({cert:?}, {:?})", key_path.to_string_lossy()),
+                &format!("Certificate::import({cert:?}, {key_path:?})"),
             ),
             (
                 ".db_name(\"closet\")",
