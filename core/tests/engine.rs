@@ -782,6 +782,17 @@ async fn an_interrupted_replacement_is_finished_by_the_next_apply() {
         leftover[0].prior.as_ref().unwrap().physical_id,
         old.physical_id
     );
+    // Planning again (as the CLI does under the lock) sees the same two changes at the address.
+    let again = plan(&changed, &fake).await;
+    assert_eq!(rerun.differences(&again), Vec::<String>::new());
+    let mut without_leftover = again.clone();
+    without_leftover
+        .changes
+        .retain(|c| c.action != Action::Delete);
+    assert_eq!(
+        rerun.differences(&without_leftover),
+        ["elbv2_target_group.backend"]
+    );
     assert_eq!(
         rerun
             .change(&addr("elbv2_listener_rule.api"))

@@ -192,19 +192,25 @@ impl CountingProxy {
             runtime.block_on(async move {
                 let listener =
                     tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                let mut in_flight = tokio::task::JoinSet::new();
                 loop {
                     tokio::select! {
                         _ = &mut stop => break,
+                        Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
                         accepted = listener.accept() => {
                             let Ok((client, _)) = accepted else { continue };
                             let log = Arc::clone(&thread_log);
                             let options = options.clone();
-                            tokio::spawn(async move {
+                            in_flight.spawn(async move {
                                 let _ = forward(client, upstream, log, options).await;
                             });
                         }
                     }
                 }
+                // A request already forwarded still lands upstream after its client is gone
+                // (killed, say): let it, so that what a test looks at next is settled.
+                let settled = async { while in_flight.join_next().await.is_some() {} };
+                let _ = tokio::time::timeout(Duration::from_secs(30), settled).await;
             });
         });
         CountingProxy {

@@ -130,7 +130,7 @@ pub fn plan_and_apply(
         // then the plan is made again under it: what is carried out is what was shown.
         super::locked(&provider, stack, what, async {
             let current = engine::plan(stack, &provider, &options).await?;
-            let changed = differences(&plan, &current);
+            let changed = plan.differences(&current);
             if !changed.is_empty() {
                 return Err(ChangedSincePlan { changed }.into());
             }
@@ -180,34 +180,11 @@ fn check_fresh(path: &Path, saved: &Plan, fresh: &Plan) -> Result<()> {
     if fresh.fingerprint != saved.fingerprint {
         return Err(SavedPlanRefused::Stale {
             path: path.to_path_buf(),
-            changed: differences(saved, fresh),
+            changed: saved.differences(fresh),
         }
         .into());
     }
     Ok(())
-}
-
-/// Addresses whose planned change differs between two plans.
-fn differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for change in &fresh.changes {
-        let same = saved.change(&change.address).is_some_and(|old| {
-            old.action == change.action
-                && old.fields == change.fields
-                && old.desired == change.desired
-        });
-        if !same {
-            out.push(change.address.to_string());
-        }
-    }
-    for change in &saved.changes {
-        if fresh.change(&change.address).is_none() {
-            out.push(change.address.to_string());
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// Walk the plan with live progress, then report failures and the summary.

@@ -1,6 +1,7 @@
 //! The plan as data: what apply will do, per resource, and in which order. Built by
 //! [`super::plan`], carried out by [`super::apply`], shown by [`render_plan`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fmt::Write as _;
 
@@ -184,6 +185,43 @@ impl Plan {
     /// The change for `address`, if the plan has one.
     pub fn change(&self, address: &Address) -> Option<&Change> {
         self.changes.iter().find(|c| &c.address == address)
+    }
+
+    /// Addresses whose planned change differs in `fresh`, a plan of the same stack made later.
+    /// Changes are matched by address and the id of what they act on: an interrupted
+    /// replacement leaves two changes under one address (keep one, delete the other).
+    pub fn differences(&self, fresh: &Plan) -> Vec<String> {
+        fn by_key(plan: &Plan) -> HashMap<(&Address, Option<&str>), &Change> {
+            plan.changes
+                .iter()
+                .map(|c| {
+                    (
+                        (&c.address, c.prior.as_ref().map(|p| p.physical_id.as_str())),
+                        c,
+                    )
+                })
+                .collect()
+        }
+        let (old, new) = (by_key(self), by_key(fresh));
+        let mut out: Vec<String> = Vec::new();
+        for (key, change) in &new {
+            let same = old.get(key).is_some_and(|o| {
+                o.action == change.action
+                    && o.fields == change.fields
+                    && o.desired == change.desired
+            });
+            if !same {
+                out.push(change.address.to_string());
+            }
+        }
+        out.extend(
+            old.iter()
+                .filter(|(key, _)| !new.contains_key(*key))
+                .map(|(_, c)| c.address.to_string()),
+        );
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Pretty JSON with `format_version`; secrets are already redacted in a plan.

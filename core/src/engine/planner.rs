@@ -51,11 +51,12 @@ pub(crate) fn build_plan(
         existing.entry(o.address.clone()).or_default().push(o);
     }
     // Two resources under one address are what an interrupted replacement leaves behind: keep
-    // the one that matches the declaration (else the first), delete the others, and point the
-    // dependents at the one kept.
+    // the one that matches the declaration (else the first by id, so that planning twice keeps
+    // the same one), delete the others, and point the dependents at the one kept.
     let mut leftovers: Vec<Observed> = Vec::new();
     if options.mode == PlanMode::Normal {
         for (address, found) in existing.iter_mut().filter(|(_, f)| f.len() > 1) {
+            found.sort_by(|a, b| a.physical_id.cmp(&b.physical_id));
             let keep = declared_by
                 .get(address)
                 .and_then(|d| {
