@@ -626,7 +626,8 @@ pub(crate) async fn wait_ready(
         "ISSUED",
         p.options.wait_timeout,
         || async {
-            let detail = describe(p, &observed.physical_id).await?;
+            let detail =
+                retry_not_found(VISIBLE_WITHIN, || describe(p, &observed.physical_id)).await?;
             match detail.status() {
                 Some(CertificateStatus::Issued) => Ok(Poll::Ready(
                     observe(p, address.clone(), Some(&declared), &detail).await?,

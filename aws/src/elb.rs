@@ -1433,18 +1433,27 @@ pub(crate) async fn wait_ready(
         return Ok(observed.clone());
     }
     let address = &observed.address;
+    let status = |o: &Observed| {
+        o.attributes
+            .get(attributes::STATUS)
+            .cloned()
+            .unwrap_or_default()
+    };
+    if status(observed) == LoadBalancerStateEnum::Active.as_str() {
+        return Ok(observed.clone());
+    }
     wait_for(
         ctx.progress,
         address,
         "active",
         p.options.wait_timeout,
         || async {
-            let current = read_load_balancer(p, address, &observed.physical_id).await?;
-            let status = current
-                .attributes
-                .get(attributes::STATUS)
-                .cloned()
-                .unwrap_or_default();
+            // A read can still miss a new load balancer even after an earlier one found it.
+            let current = retry_not_found(VISIBLE_WITHIN, || {
+                read_load_balancer(p, address, &observed.physical_id)
+            })
+            .await?;
+            let status = status(&current);
             if status == LoadBalancerStateEnum::Active.as_str() {
                 Ok(Poll::Ready(current))
             } else if status == LoadBalancerStateEnum::Failed.as_str() {

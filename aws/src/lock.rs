@@ -43,7 +43,11 @@ impl StackLock for AwsProvider {
             match put {
                 Ok(_) => return Ok(()),
                 Err(e) if error_code(&e) == Some("ParameterAlreadyExists") => {
+                    // The SDK retries a put whose answer was lost: then the holder is us.
                     if let Some(holder) = self.holder(stack).await? {
+                        if holder.id == info.id {
+                            return Ok(());
+                        }
                         return Err(LockError::Held {
                             stack: stack.name.clone(),
                             holder,
@@ -83,10 +87,9 @@ impl StackLock for AwsProvider {
             .await
             .map_err(|e| api_error("ssm:DeleteParameter", e))
         {
+            // We held it a moment ago: not found means a retried delete whose answer was lost.
             Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ParameterNotFound") => Err(LockError::NotLocked {
-                stack: stack.name.clone(),
-            }),
+            Err(e) if error_code(&e) == Some("ParameterNotFound") => Ok(()),
             Err(e) => Err(failed(stack, e)),
         }
     }
