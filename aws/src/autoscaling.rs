@@ -258,21 +258,6 @@ pub(crate) async fn delete(
     .await
 }
 
-pub(crate) async fn wait_ready(
-    p: &AwsProvider,
-    ctx: &Context<'_>,
-    observed: &Observed,
-) -> Result<Observed, ProviderError> {
-    let name = observed.physical_id.as_str();
-    let found = retry_not_found(Duration::from_secs(30), || describe_required(p, name)).await?;
-    let _ = ctx;
-    Ok(observe(
-        &observed.address.id,
-        &found,
-        &read_policy(p, name).await?,
-    ))
-}
-
 pub(crate) async fn read(
     p: &AwsProvider,
     stack: &Stack,

@@ -101,7 +101,10 @@ impl AwsProvider {
 
     /// Build from an SDK configuration the caller loaded (for embedders with their own setup).
     pub fn from_config(config: &aws_types::SdkConfig, options: AwsOptions) -> AwsProvider {
-        let config = &match config.http_client() {
+        // `aws_config::load` leaves the HTTP client unset (each SDK client then makes its own
+        // default), so there is nothing to wrap: make the default one here and pace that.
+        let client = config.http_client().or_else(pacing::default_http_client);
+        let config = &match client {
             Some(client) if options.pacing => config
                 .to_builder()
                 .http_client(pacing::paced(client, Arc::new(pacing::Pacer::default())))
@@ -231,9 +234,11 @@ impl Provider for AwsProvider {
         match service(observed.address.kind) {
             Service::Elb => elb::wait_ready(self, ctx, observed).await,
             Service::Acm => acm::wait_ready(self, ctx, observed).await,
-            Service::AutoScaling => autoscaling::wait_ready(self, ctx, observed).await,
             Service::Rds => rds::wait_ready(self, ctx, observed).await,
-            Service::Network | Service::LaunchTemplate | Service::S3 => Ok(observed.clone()),
+            // A group is usable once it exists; instances come and go on their own.
+            Service::AutoScaling | Service::Network | Service::LaunchTemplate | Service::S3 => {
+                Ok(observed.clone())
+            }
         }
     }
 

@@ -169,6 +169,16 @@ pub fn paced(inner: SharedHttpClient, pacer: Arc<Pacer>) -> SharedHttpClient {
     })
 }
 
+/// The HTTP client an SDK client makes for itself when given none (hyper 1 with rustls).
+pub fn default_http_client() -> Option<SharedHttpClient> {
+    use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+    aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(BehaviorVersion::latest())?
+        .runtime_components(&RuntimeComponentsBuilder::new("infra"))
+        .http_client()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
