@@ -1,10 +1,12 @@
 //! Elastic Load Balancing v2: target groups, Application Load Balancers, listeners and rules.
 //!
 //! ELBv2 has no tag filter, so discovery describes every load balancer and target group in the
-//! region, reads their tags in batches of 20 ARNs, and then reads only the owned ones' details
-//! (attributes, listeners, rules) with concurrent per-resource calls.
+//! region, reads their tags in batches of 20 ARNs, and reads the owned ones' details
+//! (attributes, listeners, rules) with concurrent per-resource calls, starting them early for
+//! resources named as this stack names them (see [`discover`]). Creates and updates build what
+//! they return from the answers of their write calls, which carry the object, not from a read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -16,7 +18,8 @@ use elbv2::types::{
     RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition, RulePriorityPair, Tag,
     TargetGroupAttribute, TargetTypeEnum,
 };
-use futures::future::try_join_all;
+use futures::future::{join_all, try_join_all};
+use futures::FutureExt;
 use infra_core::model::{
     AppProtocol, Condition, Declared, HealthCheck, HealthCheckPort, Listener, ListenerAction,
     ListenerRule, LoadBalancer, RedirectStatus, Resource, Scheme, TargetGroup, TargetType,
@@ -33,6 +36,12 @@ use crate::AwsProvider;
 
 /// DescribeTags takes at most 20 ARNs per call.
 const TAG_BATCH: usize = 20;
+/// The largest page AWS allows on DescribeLoadBalancers, DescribeTargetGroups,
+/// DescribeListeners and DescribeRules. moto 5.2.1 pages load balancers and rules by 50 unless
+/// asked, and does not page target groups or listeners.
+const PAGE_SIZE: i32 = 400;
+/// The longest name a load balancer or target group may have.
+const NAME_MAX: usize = 32;
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 const DROP_INVALID_HEADERS: &str = "routing.http.drop_invalid_header_fields.enabled";
 const DELETION_PROTECTION: &str = "deletion_protection.enabled";
@@ -147,6 +156,20 @@ fn to_u16(n: Option<i32>) -> u16 {
 // Discovery
 // ---------------------------------------------------------------------------------------------
 
+/// Discovery in four waves of concurrent calls; a wave waits for the answers it needs:
+///
+/// 1. every load balancer and target group in the region (ELBv2 has no tag filter);
+/// 2. their tags, which decide ownership, and, for the ones bearing a name this stack gives a
+///    declared resource, the reads that need only an ARN (listeners and attributes), started
+///    before ownership is known;
+/// 3. the rules of the owned load balancers' listeners, and the listeners' tags;
+/// 4. the rules' tags (none, and no fourth wave, when the listeners have only default rules).
+///
+/// A speculative read's answer, error included, is used only once the tags show the resource is
+/// this stack's; a resource not tagged so is never reported. An owned resource with another name
+/// (adopted, or no longer declared) gets its listeners and attributes in wave 3, and so its
+/// rules a wave later. A rule is reported only when its own tags say it is ours, so its tags
+/// cannot be asked for before its ARN is known: that is what wave 4 waits for.
 pub(crate) async fn discover(
     p: &AwsProvider,
     stack: &Stack,
@@ -160,21 +183,48 @@ pub(crate) async fn discover(
                 .filter_map(|tg| tg.target_group_arn().map(str::to_string)),
         )
         .collect();
-    let tags = describe_tags(p, &arns).await?;
-    let owner = |arn: Option<&str>| {
-        let tags = tags.get(arn?)?;
-        owned_id(
-            &stack.name,
-            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )
-    };
-    let owned_lbs: Vec<(String, elbv2::types::LoadBalancer)> = lbs
+    let lb_names = declared_names(stack, Kind::LoadBalancer);
+    let tg_names = declared_names(stack, Kind::TargetGroup);
+    let named =
+        |name: Option<&str>, names: &HashSet<String>| name.is_some_and(|n| names.contains(n));
+    let early_lbs = join_all(
+        lbs.iter()
+            .filter(|lb| named(lb.load_balancer_name(), &lb_names))
+            .filter_map(|lb| lb.load_balancer_arn())
+            .map(|arn| async move { (arn.to_string(), load_balancer_details(p, arn).await) }),
+    );
+    let early_tgs = join_all(
+        tgs.iter()
+            .filter(|tg| named(tg.target_group_name(), &tg_names))
+            .filter_map(|tg| tg.target_group_arn())
+            .map(|arn| async move { (arn.to_string(), target_group_attributes(p, arn).await) }),
+    );
+    let (tags, early_lbs, early_tgs) = futures::try_join!(
+        describe_tags(p, &arns),
+        early_lbs.map(Ok),
+        early_tgs.map(Ok),
+    )?;
+    let mut early_lbs: HashMap<String, Result<LbDetails, ProviderError>> =
+        early_lbs.into_iter().collect();
+    let mut early_tgs: HashMap<String, Result<Attributes, ProviderError>> =
+        early_tgs.into_iter().collect();
+    let owned_lbs: Vec<Owned<elbv2::types::LoadBalancer, LbDetails>> = lbs
         .into_iter()
-        .filter_map(|lb| owner(lb.load_balancer_arn()).map(|id| (id, lb)))
+        .filter_map(|lb| {
+            let arn = lb.load_balancer_arn()?;
+            let id = owner(&stack.name, &tags, arn)?;
+            let early = early_lbs.remove(arn);
+            Some((id, lb, early))
+        })
         .collect();
-    let owned_tgs: Vec<(String, elbv2::types::TargetGroup)> = tgs
+    let owned_tgs: Vec<Owned<elbv2::types::TargetGroup, Attributes>> = tgs
         .into_iter()
-        .filter_map(|tg| owner(tg.target_group_arn()).map(|id| (id, tg)))
+        .filter_map(|tg| {
+            let arn = tg.target_group_arn()?;
+            let id = owner(&stack.name, &tags, arn)?;
+            let early = early_tgs.remove(arn);
+            Some((id, tg, early))
+        })
         .collect();
     tracing::debug!(
         load_balancers = owned_lbs.len(),
@@ -182,61 +232,71 @@ pub(crate) async fn discover(
         "elbv2: owned resources found"
     );
 
-    // Attributes and listeners of every owned resource, all at once.
-    let lb_details = try_join_all(owned_lbs.iter().map(|(_, lb)| async move {
-        let arn = lb.load_balancer_arn().unwrap_or_default();
-        futures::try_join!(listeners_of(p, arn), load_balancer_attributes(p, arn))
+    let target_groups = try_join_all(owned_tgs.into_iter().map(|(id, tg, early)| async move {
+        let attrs = match early {
+            Some(attrs) => attrs?,
+            None => target_group_attributes(p, tg.target_group_arn().unwrap_or_default()).await?,
+        };
+        observe_target_group(&id, &tg, &attrs)
     }));
-    let tg_details = try_join_all(
-        owned_tgs
-            .iter()
-            .map(|(_, tg)| target_group_attributes(p, tg.target_group_arn().unwrap_or_default())),
-    );
-    let (lb_details, tg_details) = futures::try_join!(lb_details, tg_details)?;
+    let (mut out, load_balancing) =
+        futures::try_join!(target_groups, discover_load_balancers(p, stack, owned_lbs))?;
+    out.extend(load_balancing);
+    Ok(out)
+}
 
-    let listeners: Vec<elbv2::types::Listener> = lb_details
-        .iter()
-        .flat_map(|(l, _)| l.iter().cloned())
-        .collect();
-    let rules = try_join_all(
-        listeners
-            .iter()
-            .map(|l| rules_of(p, l.listener_arn().unwrap_or_default())),
-    )
+/// An owned resource: its logical id, its description, and the answer of the read started for
+/// it before its ownership was known, if one was.
+type Owned<T, D> = (String, T, Option<Result<D, ProviderError>>);
+
+/// A load balancer's listeners and attributes.
+type LbDetails = (Vec<elbv2::types::Listener>, Attributes);
+
+/// The owned load balancers, their listeners and the listeners' rules (waves 3 and 4).
+async fn discover_load_balancers(
+    p: &AwsProvider,
+    stack: &Stack,
+    owned: Vec<Owned<elbv2::types::LoadBalancer, LbDetails>>,
+) -> Result<Vec<Observed>, ProviderError> {
+    let details = try_join_all(owned.into_iter().map(|(id, lb, early)| async move {
+        let (listeners, attrs) = match early {
+            Some(details) => details?,
+            None => load_balancer_details(p, lb.load_balancer_arn().unwrap_or_default()).await?,
+        };
+        Ok::<_, ProviderError>((observe_load_balancer(&id, &lb, &attrs)?, listeners))
+    }))
     .await?;
-    let sub_arns: Vec<String> = listeners
+    let mut out = Vec::new();
+    let mut listeners = Vec::new();
+    for (observed, of_lb) in details {
+        out.push(observed);
+        listeners.extend(of_lb);
+    }
+
+    // Every listener of an owned load balancer may carry owned rules, whoever owns it.
+    let listener_arns: Vec<String> = listeners
         .iter()
         .filter_map(|l| l.listener_arn().map(str::to_string))
-        .chain(
-            rules
-                .iter()
-                .flatten()
-                .filter_map(|r| r.rule_arn().map(str::to_string)),
-        )
         .collect();
-    let sub_tags = describe_tags(p, &sub_arns).await?;
-    let sub_owner = |arn: Option<&str>| {
-        let tags = sub_tags.get(arn?)?;
-        owned_id(
-            &stack.name,
-            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )
-    };
+    let (rules, listener_tags) = futures::try_join!(
+        try_join_all(listener_arns.iter().map(|arn| rules_of(p, arn))),
+        describe_tags(p, &listener_arns),
+    )?;
+    let rule_arns: Vec<String> = rules
+        .iter()
+        .flatten()
+        .filter_map(|r| r.rule_arn().map(str::to_string))
+        .collect();
+    let rule_tags = describe_tags(p, &rule_arns).await?;
 
-    let mut out = Vec::new();
-    for ((id, tg), attrs) in owned_tgs.iter().zip(&tg_details) {
-        out.push(observe_target_group(id, tg, attrs)?);
-    }
-    for ((id, lb), (_, attrs)) in owned_lbs.iter().zip(&lb_details) {
-        out.push(observe_load_balancer(id, lb, attrs)?);
-    }
     for (listener, rules) in listeners.iter().zip(&rules) {
-        if let Some(id) = sub_owner(listener.listener_arn()) {
+        let listener_arn = listener.listener_arn().unwrap_or_default();
+        if let Some(id) = owner(&stack.name, &listener_tags, listener_arn) {
             out.push(observe_listener(&id, listener)?);
         }
-        let listener_arn = listener.listener_arn().unwrap_or_default();
         for rule in rules {
-            if let Some(id) = sub_owner(rule.rule_arn()) {
+            let rule_arn = rule.rule_arn().unwrap_or_default();
+            if let Some(id) = owner(&stack.name, &rule_tags, rule_arn) {
                 out.push(observe_rule(&id, listener_arn, rule)?);
             }
         }
@@ -244,11 +304,33 @@ pub(crate) async fn discover(
     Ok(out)
 }
 
+/// The logical id `arn` has in `stack`, when its tags mark it as the stack's own.
+fn owner(stack: &str, tags: &Tags, arn: &str) -> Option<String> {
+    let tags = tags.get(arn)?;
+    owned_id(stack, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// The names this stack gives its declared resources of `kind` (target groups or load balancers).
+fn declared_names(stack: &Stack, kind: Kind) -> HashSet<String> {
+    stack
+        .resources
+        .iter()
+        .filter(|d| d.resource.kind() == kind)
+        .map(|d| physical_name(&stack.name, d))
+        .collect()
+}
+
+/// The name of a target group or load balancer; AWS allows 32 characters.
+fn physical_name(stack: &str, desired: &Declared) -> String {
+    infra_core::naming::physical_name(stack, desired, NAME_MAX)
+}
+
 async fn all_load_balancers(
     p: &AwsProvider,
 ) -> Result<Vec<elbv2::types::LoadBalancer>, ProviderError> {
     p.elb
         .describe_load_balancers()
+        .page_size(PAGE_SIZE)
         .into_paginator()
         .items()
         .send()
@@ -262,6 +344,7 @@ async fn all_target_groups(
 ) -> Result<Vec<elbv2::types::TargetGroup>, ProviderError> {
     p.elb
         .describe_target_groups()
+        .page_size(PAGE_SIZE)
         .into_paginator()
         .items()
         .send()
@@ -329,6 +412,7 @@ async fn listeners_of(
     p.elb
         .describe_listeners()
         .load_balancer_arn(lb_arn)
+        .page_size(PAGE_SIZE)
         .into_paginator()
         .items()
         .send()
@@ -346,6 +430,7 @@ async fn rules_of(
         .elb
         .describe_rules()
         .listener_arn(listener_arn)
+        .page_size(PAGE_SIZE)
         .into_paginator()
         .items()
         .send()
@@ -360,6 +445,10 @@ async fn rules_of(
 
 type Attributes = HashMap<String, String>;
 
+async fn load_balancer_details(p: &AwsProvider, arn: &str) -> Result<LbDetails, ProviderError> {
+    futures::try_join!(listeners_of(p, arn), load_balancer_attributes(p, arn))
+}
+
 async fn load_balancer_attributes(p: &AwsProvider, arn: &str) -> Result<Attributes, ProviderError> {
     let out = p
         .elb
@@ -368,11 +457,7 @@ async fn load_balancer_attributes(p: &AwsProvider, arn: &str) -> Result<Attribut
         .send()
         .await
         .map_err(|e| api_error("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
-    Ok(out
-        .attributes()
-        .iter()
-        .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
-        .collect())
+    Ok(lb_attribute_map(out.attributes()))
 }
 
 async fn target_group_attributes(p: &AwsProvider, arn: &str) -> Result<Attributes, ProviderError> {
@@ -383,11 +468,21 @@ async fn target_group_attributes(p: &AwsProvider, arn: &str) -> Result<Attribute
         .send()
         .await
         .map_err(|e| api_error("elasticloadbalancing:DescribeTargetGroupAttributes", e))?;
-    Ok(out
-        .attributes()
+    Ok(tg_attribute_map(out.attributes()))
+}
+
+fn lb_attribute_map(attrs: &[LoadBalancerAttribute]) -> Attributes {
+    attrs
         .iter()
         .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
-        .collect())
+        .collect()
+}
+
+fn tg_attribute_map(attrs: &[TargetGroupAttribute]) -> Attributes {
+    attrs
+        .iter()
+        .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -809,13 +904,13 @@ async fn create_target_group(
     tg: &TargetGroup,
 ) -> Result<Observed, ProviderError> {
     let address = desired.address();
-    let name = infra_core::naming::physical_name(ctx.stack, desired, 32);
+    let name = physical_name(ctx.stack, desired);
     let vpc = ctx.resolved.physical_id(&tg.vpc)?;
     let hc = &tg.health_check;
     tracing::debug!(%address, %name, "elbv2: creating target group");
-    let arn = create_once(
+    let created = create_once(
         p.options.max_attempts,
-        || target_group_arn_by_name(p, &name),
+        || target_group_by_name(p, &name),
         || async {
             let out = p
                 .elb
@@ -843,37 +938,36 @@ async fn create_target_group(
                 .send()
                 .await
                 .map_err(|e| api_error("elasticloadbalancing:CreateTargetGroup", e))?;
-            out.target_groups()
-                .first()
-                .and_then(|t| t.target_group_arn())
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    ElbError::Missing {
-                        address: address.clone(),
-                        what: "target group ARN",
-                    }
-                    .into()
-                })
+            out.target_groups().first().cloned().ok_or_else(|| {
+                ElbError::Missing {
+                    address: address.clone(),
+                    what: "target group",
+                }
+                .into()
+            })
         },
     )
     .await?;
-    retry_not_found(VISIBLE_WITHIN, || {
-        set_deregistration_delay(p, &arn, tg.deregistration_delay_seconds)
+    let arn = created
+        .target_group_arn()
+        .ok_or_else(|| ElbError::Missing {
+            address: address.clone(),
+            what: "target group ARN",
+        })?;
+    let attrs = retry_not_found(VISIBLE_WITHIN, || {
+        set_deregistration_delay(p, arn, tg.deregistration_delay_seconds)
     })
     .await?;
-    retry_not_found(VISIBLE_WITHIN, || read_target_group(p, &address, &arn)).await
+    observe_target_group(&address.id, &created, &attrs)
 }
 
-async fn target_group_arn_by_name(
+/// The target group named `name`, if there is one (a create whose answer was lost).
+async fn target_group_by_name(
     p: &AwsProvider,
     name: &str,
-) -> Result<Option<String>, ProviderError> {
+) -> Result<Option<elbv2::types::TargetGroup>, ProviderError> {
     match p.elb.describe_target_groups().names(name).send().await {
-        Ok(out) => Ok(out
-            .target_groups()
-            .first()
-            .and_then(|t| t.target_group_arn())
-            .map(str::to_string)),
+        Ok(out) => Ok(out.target_groups().first().cloned()),
         Err(e) => {
             let err = api_error("elasticloadbalancing:DescribeTargetGroups", e);
             if is_not_found(&err) {
@@ -885,12 +979,15 @@ async fn target_group_arn_by_name(
     }
 }
 
+/// Sets the deregistration delay and returns the target group's attributes as AWS answers them:
+/// all of them (moto 5.2.1 answers only the ones sent, which holds the one the model reads).
 async fn set_deregistration_delay(
     p: &AwsProvider,
     arn: &str,
     seconds: u32,
-) -> Result<(), ProviderError> {
-    p.elb
+) -> Result<Attributes, ProviderError> {
+    let out = p
+        .elb
         .modify_target_group_attributes()
         .target_group_arn(arn)
         .attributes(
@@ -902,7 +999,7 @@ async fn set_deregistration_delay(
         .send()
         .await
         .map_err(|e| api_error("elasticloadbalancing:ModifyTargetGroupAttributes", e))?;
-    Ok(())
+    Ok(tg_attribute_map(out.attributes()))
 }
 
 async fn create_load_balancer(
@@ -912,7 +1009,7 @@ async fn create_load_balancer(
     lb: &LoadBalancer,
 ) -> Result<Observed, ProviderError> {
     let address = desired.address();
-    let name = infra_core::naming::physical_name(ctx.stack, desired, 32);
+    let name = physical_name(ctx.stack, desired);
     let subnets = lb
         .subnets
         .iter()
@@ -924,9 +1021,9 @@ async fn create_load_balancer(
         .map(|s| ctx.resolved.physical_id(s).map(str::to_string))
         .collect::<Result<Vec<_>, _>>()?;
     tracing::debug!(%address, %name, "elbv2: creating load balancer");
-    let arn = create_once(
+    let created = create_once(
         p.options.max_attempts,
-        || load_balancer_arn_by_name(p, &name),
+        || load_balancer_by_name(p, &name),
         || async {
             let out = p
                 .elb
@@ -945,34 +1042,33 @@ async fn create_load_balancer(
                 .send()
                 .await
                 .map_err(|e| api_error("elasticloadbalancing:CreateLoadBalancer", e))?;
-            out.load_balancers()
-                .first()
-                .and_then(|l| l.load_balancer_arn())
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    ElbError::Missing {
-                        address: address.clone(),
-                        what: "load balancer ARN",
-                    }
-                    .into()
-                })
+            out.load_balancers().first().cloned().ok_or_else(|| {
+                ElbError::Missing {
+                    address: address.clone(),
+                    what: "load balancer",
+                }
+                .into()
+            })
         },
     )
     .await?;
-    retry_not_found(VISIBLE_WITHIN, || modify_lb_attributes(p, &arn, lb)).await?;
-    retry_not_found(VISIBLE_WITHIN, || read_load_balancer(p, &address, &arn)).await
+    let arn = created
+        .load_balancer_arn()
+        .ok_or_else(|| ElbError::Missing {
+            address: address.clone(),
+            what: "load balancer ARN",
+        })?;
+    let attrs = retry_not_found(VISIBLE_WITHIN, || modify_lb_attributes(p, arn, lb)).await?;
+    observe_load_balancer(&address.id, &created, &attrs)
 }
 
-async fn load_balancer_arn_by_name(
+/// The load balancer named `name`, if there is one (a create whose answer was lost).
+async fn load_balancer_by_name(
     p: &AwsProvider,
     name: &str,
-) -> Result<Option<String>, ProviderError> {
+) -> Result<Option<elbv2::types::LoadBalancer>, ProviderError> {
     match p.elb.describe_load_balancers().names(name).send().await {
-        Ok(out) => Ok(out
-            .load_balancers()
-            .first()
-            .and_then(|l| l.load_balancer_arn())
-            .map(str::to_string)),
+        Ok(out) => Ok(out.load_balancers().first().cloned()),
         Err(e) => {
             let err = api_error("elasticloadbalancing:DescribeLoadBalancers", e);
             if is_not_found(&err) {
@@ -984,34 +1080,41 @@ async fn load_balancer_arn_by_name(
     }
 }
 
+/// Sets the modelled attributes and returns all of the load balancer's, as AWS answers them.
 async fn modify_lb_attributes(
     p: &AwsProvider,
     arn: &str,
     lb: &LoadBalancer,
-) -> Result<(), ProviderError> {
-    p.elb
+) -> Result<Attributes, ProviderError> {
+    let out = p
+        .elb
         .modify_load_balancer_attributes()
         .load_balancer_arn(arn)
         .set_attributes(Some(lb_attributes(lb)))
         .send()
         .await
         .map_err(|e| api_error("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
-    Ok(())
+    Ok(lb_attribute_map(out.attributes()))
 }
 
-/// The ARN of a sub-resource (listener or rule) among `candidates` tagged with this stack and id.
-async fn owned_among(
+/// The one of `candidates` (listeners or rules) tagged with this stack and `id`.
+async fn owned_among<T>(
     p: &AwsProvider,
     ctx: &Context<'_>,
     id: &str,
-    candidates: Vec<String>,
-) -> Result<Option<String>, ProviderError> {
-    let tags = describe_tags(p, &candidates).await?;
-    Ok(candidates.into_iter().find(|arn| {
-        tags.get(arn).is_some_and(|t| {
-            owned_id(ctx.stack, t.iter().map(|(k, v)| (k.as_str(), v.as_str()))).as_deref()
-                == Some(id)
-        })
+    candidates: Vec<T>,
+    arn_of: impl Fn(&T) -> Option<&str>,
+) -> Result<Option<T>, ProviderError> {
+    let arns: Vec<String> = candidates
+        .iter()
+        .filter_map(|c| arn_of(c).map(str::to_string))
+        .collect();
+    let tags = describe_tags(p, &arns).await?;
+    Ok(candidates.into_iter().find(|c| {
+        arn_of(c)
+            .and_then(|arn| owner(ctx.stack, &tags, arn))
+            .as_deref()
+            == Some(id)
     }))
 }
 
@@ -1030,15 +1133,14 @@ async fn create_listener(
     tracing::debug!(%address, port = l.port, "elbv2: creating listener");
     // A load balancer has one listener per port: one there already, tagged as ours, is this one.
     let lookup = || async {
-        let on_port: Vec<String> = listeners_of(p, lb_arn)
+        let on_port: Vec<elbv2::types::Listener> = listeners_of(p, lb_arn)
             .await?
             .into_iter()
             .filter(|x| x.port() == Some(i32::from(l.port)))
-            .filter_map(|x| x.listener_arn().map(str::to_string))
             .collect();
-        owned_among(p, ctx, &address.id, on_port).await
+        owned_among(p, ctx, &address.id, on_port, |x| x.listener_arn()).await
     };
-    let arn = create_once(p.options.max_attempts, lookup, || async {
+    let listener = create_once(p.options.max_attempts, lookup, || async {
         let out = p
             .elb
             .create_listener()
@@ -1058,8 +1160,8 @@ async fn create_listener(
             .map_err(|e| api_error("elasticloadbalancing:CreateListener", e))?;
         out.listeners()
             .first()
-            .and_then(|x| x.listener_arn())
-            .map(str::to_string)
+            .filter(|x| x.listener_arn().is_some())
+            .cloned()
             .ok_or_else(|| {
                 ElbError::Missing {
                     address: address.clone(),
@@ -1069,7 +1171,7 @@ async fn create_listener(
             })
     })
     .await?;
-    retry_not_found(VISIBLE_WITHIN, || read_listener(p, address, &arn)).await
+    observe_listener(&address.id, &listener)
 }
 
 async fn create_rule(
@@ -1084,15 +1186,14 @@ async fn create_rule(
     tracing::debug!(%address, priority = r.priority, "elbv2: creating listener rule");
     // Priorities are unique per listener: a rule there already, tagged as ours, is this one.
     let lookup = || async {
-        let at_priority: Vec<String> = rules_of(p, listener_arn)
+        let at_priority: Vec<elbv2::types::Rule> = rules_of(p, listener_arn)
             .await?
             .into_iter()
             .filter(|x| x.priority() == Some(priority.as_str()))
-            .filter_map(|x| x.rule_arn().map(str::to_string))
             .collect();
-        owned_among(p, ctx, &address.id, at_priority).await
+        owned_among(p, ctx, &address.id, at_priority, |x| x.rule_arn()).await
     };
-    let arn = create_once(p.options.max_attempts, lookup, || async {
+    let rule = create_once(p.options.max_attempts, lookup, || async {
         let out = p
             .elb
             .create_rule()
@@ -1108,8 +1209,8 @@ async fn create_rule(
             .map_err(|e| api_error("elasticloadbalancing:CreateRule", e))?;
         out.rules()
             .first()
-            .and_then(|x| x.rule_arn())
-            .map(str::to_string)
+            .filter(|x| x.rule_arn().is_some())
+            .cloned()
             .ok_or_else(|| {
                 ElbError::Missing {
                     address: address.clone(),
@@ -1119,7 +1220,7 @@ async fn create_rule(
             })
     })
     .await?;
-    retry_not_found(VISIBLE_WITHIN, || read_rule(p, address, &arn)).await
+    observe_rule(&address.id, listener_arn, &rule)
 }
 
 pub(crate) async fn update(
@@ -1149,9 +1250,15 @@ pub(crate) async fn update(
             if let Some(err) = not_in_place(&["health_check", "deregistration_delay_seconds"]) {
                 return Err(err);
             }
-            if has("health_check") {
+            // The two writes are independent, so they go at once. Each answers with its half of
+            // what discovery reads; only the other half, when just one half changed, is read.
+            let health_check = async {
+                if !has("health_check") {
+                    return Ok(None);
+                }
                 let hc = &tg.health_check;
-                p.elb
+                let out = p
+                    .elb
                     .modify_target_group()
                     .target_group_arn(arn)
                     .health_check_enabled(true)
@@ -1166,11 +1273,24 @@ pub(crate) async fn update(
                     .send()
                     .await
                     .map_err(|e| api_error("elasticloadbalancing:ModifyTargetGroup", e))?;
-            }
-            if has("deregistration_delay_seconds") {
-                set_deregistration_delay(p, arn, tg.deregistration_delay_seconds).await?;
-            }
-            read_target_group(p, &address, arn).await
+                Ok(out.target_groups().first().cloned())
+            };
+            let delay = async {
+                if !has("deregistration_delay_seconds") {
+                    return Ok(None);
+                }
+                set_deregistration_delay(p, arn, tg.deregistration_delay_seconds)
+                    .await
+                    .map(Some)
+            };
+            let (described, attrs) = futures::try_join!(health_check, delay)?;
+            let (described, attrs) = match (described, attrs) {
+                (Some(tg), Some(attrs)) => (tg, attrs),
+                (Some(tg), None) => (tg, target_group_attributes(p, arn).await?),
+                (None, Some(attrs)) => (describe_target_group(p, &address, arn).await?, attrs),
+                (None, None) => return read_target_group(p, &address, arn).await,
+            };
+            observe_target_group(&address.id, &described, &attrs)
         }
         Resource::LoadBalancer(lb) => {
             if let Some(err) = not_in_place(&[
@@ -1214,7 +1334,12 @@ pub(crate) async fn update(
                 || has("deletion_protection")
                 || has("idle_timeout_seconds")
             {
-                modify_lb_attributes(p, arn, lb).await?;
+                // The attributes come with the answer; the rest (subnets, state) is read.
+                let (attrs, described) = futures::try_join!(
+                    modify_lb_attributes(p, arn, lb),
+                    describe_load_balancer(p, &address, arn)
+                )?;
+                return observe_load_balancer(&address.id, &described, &attrs);
             }
             read_load_balancer(p, &address, arn).await
         }
@@ -1248,17 +1373,24 @@ pub(crate) async fn update(
             if has("default_action") {
                 call = call.default_actions(action_to(ctx, &l.default_action)?);
             }
-            call.send()
+            let out = call
+                .send()
                 .await
                 .map_err(|e| api_error("elasticloadbalancing:ModifyListener", e))?;
-            read_listener(p, &address, arn).await
+            match out.listeners().first() {
+                Some(listener) => observe_listener(&address.id, listener),
+                None => read_listener(p, &address, arn).await,
+            }
         }
         Resource::ListenerRule(r) => {
             if let Some(err) = not_in_place(&["priority", "conditions", "action"]) {
                 return Err(err);
             }
+            // The last write's answer holds the rule with every change made.
+            let mut latest = None;
             if has("conditions") || has("action") {
-                p.elb
+                let out = p
+                    .elb
                     .modify_rule()
                     .rule_arn(arn)
                     .set_conditions(Some(r.conditions.iter().map(condition_to).collect()))
@@ -1266,9 +1398,11 @@ pub(crate) async fn update(
                     .send()
                     .await
                     .map_err(|e| api_error("elasticloadbalancing:ModifyRule", e))?;
+                latest = out.rules().first().cloned();
             }
             if has("priority") {
-                p.elb
+                let out = p
+                    .elb
                     .set_rule_priorities()
                     .rule_priorities(
                         RulePriorityPair::builder()
@@ -1279,8 +1413,16 @@ pub(crate) async fn update(
                     .send()
                     .await
                     .map_err(|e| api_error("elasticloadbalancing:SetRulePriorities", e))?;
+                latest = out
+                    .rules()
+                    .iter()
+                    .find(|x| x.rule_arn() == Some(arn))
+                    .cloned();
             }
-            read_rule(p, &address, arn).await
+            match latest {
+                Some(rule) => observe_rule(&address.id, &rule_listener(&address, arn)?, &rule),
+                None => read_rule(p, &address, arn).await,
+            }
         }
         other => Err(ElbError::WrongKind {
             address,
@@ -1442,6 +1584,18 @@ pub(crate) async fn wait_ready(
     if status(observed) == LoadBalancerStateEnum::Active.as_str() {
         return Ok(observed.clone());
     }
+    // Provisioning changes the load balancer's state, not its attributes: `observed` holds them
+    // as the create's or update's answer gave them, so each look is one DescribeLoadBalancers.
+    let attrs = match &observed.resource {
+        Resource::LoadBalancer(lb) => lb_attribute_map(&lb_attributes(lb)),
+        other => {
+            return Err(ElbError::WrongKind {
+                address: address.clone(),
+                found: other.kind(),
+            }
+            .into())
+        }
+    };
     wait_for(
         ctx.progress,
         address,
@@ -1449,10 +1603,11 @@ pub(crate) async fn wait_ready(
         p.options.wait_timeout,
         || async {
             // A read can still miss a new load balancer even after an earlier one found it.
-            let current = retry_not_found(VISIBLE_WITHIN, || {
-                read_load_balancer(p, address, &observed.physical_id)
+            let described = retry_not_found(VISIBLE_WITHIN, || {
+                describe_load_balancer(p, address, &observed.physical_id)
             })
             .await?;
+            let current = observe_load_balancer(&address.id, &described, &attrs)?;
             let status = status(&current);
             if status == LoadBalancerStateEnum::Active.as_str() {
                 Ok(Poll::Ready(current))
@@ -1472,30 +1627,58 @@ pub(crate) async fn wait_ready(
 // Reading one resource by ARN
 // ---------------------------------------------------------------------------------------------
 
+async fn describe_target_group(
+    p: &AwsProvider,
+    address: &Address,
+    arn: &str,
+) -> Result<elbv2::types::TargetGroup, ProviderError> {
+    let out = p
+        .elb
+        .describe_target_groups()
+        .target_group_arns(arn)
+        .send()
+        .await
+        .map_err(|e| api_error("elasticloadbalancing:DescribeTargetGroups", e))?;
+    out.target_groups().first().cloned().ok_or_else(|| {
+        ElbError::Missing {
+            address: address.clone(),
+            what: "target group",
+        }
+        .into()
+    })
+}
+
 async fn read_target_group(
     p: &AwsProvider,
     address: &Address,
     arn: &str,
 ) -> Result<Observed, ProviderError> {
-    let (out, attrs) = futures::try_join!(
-        async {
-            p.elb
-                .describe_target_groups()
-                .target_group_arns(arn)
-                .send()
-                .await
-                .map_err(|e| api_error("elasticloadbalancing:DescribeTargetGroups", e))
-        },
+    let (tg, attrs) = futures::try_join!(
+        describe_target_group(p, address, arn),
         target_group_attributes(p, arn)
     )?;
-    let tg = out
-        .target_groups()
-        .first()
-        .ok_or_else(|| ElbError::Missing {
+    observe_target_group(&address.id, &tg, &attrs)
+}
+
+async fn describe_load_balancer(
+    p: &AwsProvider,
+    address: &Address,
+    arn: &str,
+) -> Result<elbv2::types::LoadBalancer, ProviderError> {
+    let out = p
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(arn)
+        .send()
+        .await
+        .map_err(|e| api_error("elasticloadbalancing:DescribeLoadBalancers", e))?;
+    out.load_balancers().first().cloned().ok_or_else(|| {
+        ElbError::Missing {
             address: address.clone(),
-            what: "target group",
-        })?;
-    observe_target_group(&address.id, tg, &attrs)
+            what: "load balancer",
+        }
+        .into()
+    })
 }
 
 async fn read_load_balancer(
@@ -1503,25 +1686,11 @@ async fn read_load_balancer(
     address: &Address,
     arn: &str,
 ) -> Result<Observed, ProviderError> {
-    let (out, attrs) = futures::try_join!(
-        async {
-            p.elb
-                .describe_load_balancers()
-                .load_balancer_arns(arn)
-                .send()
-                .await
-                .map_err(|e| api_error("elasticloadbalancing:DescribeLoadBalancers", e))
-        },
+    let (lb, attrs) = futures::try_join!(
+        describe_load_balancer(p, address, arn),
         load_balancer_attributes(p, arn)
     )?;
-    let lb = out
-        .load_balancers()
-        .first()
-        .ok_or_else(|| ElbError::Missing {
-            address: address.clone(),
-            what: "load balancer",
-        })?;
-    observe_load_balancer(&address.id, lb, &attrs)
+    observe_load_balancer(&address.id, &lb, &attrs)
 }
 
 async fn read_listener(
@@ -1568,15 +1737,19 @@ async fn read_rule(
         address: address.clone(),
         what: "rule",
     })?;
-    let listener = listener_arn_of_rule(arn).ok_or_else(|| {
+    observe_rule(&address.id, &rule_listener(address, arn)?, rule)
+}
+
+/// The listener ARN of the rule `arn`, read off the ARN.
+fn rule_listener(address: &Address, arn: &str) -> Result<String, ProviderError> {
+    listener_arn_of_rule(arn).ok_or_else(|| {
         unmodeled(
             address,
             "rule_arn",
             arn,
             "an ARN of the form arn:…:listener-rule/app/NAME/LB/LISTENER/RULE",
         )
-    })?;
-    observe_rule(&address.id, &listener, rule)
+    })
 }
 
 pub(crate) async fn read(

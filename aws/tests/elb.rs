@@ -76,14 +76,54 @@ fn normalized(resource: &Resource) -> Resource {
     r
 }
 
+fn is_elb(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::TargetGroup | Kind::LoadBalancer | Kind::Listener | Kind::ListenerRule
+    )
+}
+
+/// `resource` with the physical ids of `resolved`'s resources replaced by their logical ids, as
+/// the provider's `read` gives it.
+fn relinked(resolved: &Resolved, own: &str, resource: &Resource) -> Resource {
+    fn rewrite(value: &mut serde_json::Value, resolved: &Resolved, own: &str) {
+        match value {
+            serde_json::Value::String(s) if s != own => {
+                if let Some(address) = resolved.logical_id(s) {
+                    *s = address.id.clone();
+                }
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|v| rewrite(v, resolved, own))
+            }
+            serde_json::Value::Object(map) => {
+                map.values_mut().for_each(|v| rewrite(v, resolved, own))
+            }
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(resource).unwrap();
+    rewrite(&mut value, resolved, own);
+    normalized(&serde_json::from_value(value).unwrap())
+}
+
+/// What a create or update returned, built from its write calls' answers, is what discovery
+/// reports afterwards (its references relinked to logical ids, as discovery gives them).
+fn assert_returned_as_discovered(observed: &[Observed], resolved: &Resolved, returned: &Observed) {
+    let mut discovered = find(observed, returned.address.kind, &returned.address.id)
+        .unwrap_or_else(|| panic!("{} not discovered", returned.address))
+        .clone();
+    discovered.resource = normalized(&discovered.resource);
+    let mut returned = returned.clone();
+    returned.resource = relinked(resolved, &returned.physical_id, &returned.resource);
+    assert_eq!(returned, discovered);
+}
+
 /// Every ELBv2 resource of `stack` is discovered exactly as declared.
 async fn assert_discovered_as_declared(p: &AwsProvider, stack: &Stack) -> Vec<Observed> {
     let observed = p.discover(stack).await.expect("discover");
     for d in &stack.resources {
-        if !matches!(
-            d.resource.kind(),
-            Kind::TargetGroup | Kind::LoadBalancer | Kind::Listener | Kind::ListenerRule
-        ) {
+        if !is_elb(d.resource.kind()) {
             continue;
         }
         let o = find(&observed, d.resource.kind(), &d.id)
@@ -162,8 +202,12 @@ async fn closet_load_balancing_round_trip() {
     let mut stack = closet("elb-closet");
     let mut resolved = create_all(&p, &stack).await;
 
-    // Create -> discover equals desired, with the attributes outputs use.
+    // Create -> discover equals desired, with the attributes outputs use, and what each create
+    // returned.
     let observed = assert_discovered_as_declared(&p, &stack).await;
+    for o in resolved.iter().filter(|o| is_elb(o.address.kind)) {
+        assert_returned_as_discovered(&observed, &resolved, o);
+    }
     let alb = find(&observed, Kind::LoadBalancer, "alb").unwrap();
     assert!(!alb.attributes["dns_name"].is_empty());
     assert_eq!(alb.attributes["status"], "active");
@@ -209,6 +253,7 @@ async fn closet_load_balancing_round_trip() {
             &["priority", "conditions"],
         ),
     ];
+    let mut returned = Vec::new();
     for (kind, id, resource, changed) in changes {
         replace(&mut stack, kind, id, resource);
         let desired = declared(&stack, kind, id);
@@ -220,8 +265,12 @@ async fn closet_load_balancing_round_trip() {
             .unwrap_or_else(|e| panic!("update {}: {e}", desired.address()));
         assert_eq!(updated.physical_id, prior.physical_id);
         resolved.insert(updated);
+        returned.push(desired.address());
     }
-    assert_discovered_as_declared(&p, &stack).await;
+    let observed = assert_discovered_as_declared(&p, &stack).await;
+    for address in &returned {
+        assert_returned_as_discovered(&observed, &resolved, resolved.get(address).unwrap());
+    }
 
     // Out of band: someone points the backend health check at another port by hand.
     let backend_arn = resolved
@@ -330,6 +379,7 @@ async fn a_retried_create_adopts_the_tagged_listener_instead_of_duplicating_it()
     let resolved = create_all(&p, &stack).await;
 
     // Creating the same declarations again (a retry after a lost answer) finds what exists.
+    let mut returned = Vec::new();
     for kind in [Kind::TargetGroup, Kind::LoadBalancer, Kind::Listener] {
         let d = stack
             .resources
@@ -346,8 +396,12 @@ async fn a_retried_create_adopts_the_tagged_listener_instead_of_duplicating_it()
             "{}",
             d.address()
         );
+        returned.push(again);
     }
     let observed = p.discover(&stack).await.unwrap();
+    for again in &returned {
+        assert_returned_as_discovered(&observed, &resolved, again);
+    }
     let listeners = observed
         .iter()
         .filter(|o| o.address.kind == Kind::Listener)
@@ -361,4 +415,178 @@ async fn a_retried_create_adopts_the_tagged_listener_instead_of_duplicating_it()
             .await
             .unwrap_or_else(|e| panic!("delete {}: {e}", d.address()));
     }
+}
+
+fn tag(key: &str, value: &str) -> aws_sdk_elasticloadbalancingv2::types::Tag {
+    aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_goes_by_ownership_tags_not_by_names() {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, FixedResponseActionConfig, LoadBalancerSchemeEnum, ProtocolEnum,
+        RuleCondition,
+    };
+    use infra_core::provider::{TAG_ID, TAG_STACK};
+
+    let p = provider().await;
+    let mut stack = Stack::new("elb-names", REGION);
+    let (vpc, a, c, sg) = network(&mut stack);
+    let resolved = create_all(&p, &stack).await;
+    stack.add("web", TargetGroup::http(&vpc, 3000));
+    stack.add("alb", LoadBalancer::internet_facing(&[&a, &c], &[&sg]));
+    let id_of = |kind: Kind, id: &str| {
+        resolved
+            .get(&Address::new(kind, id))
+            .unwrap()
+            .physical_id
+            .clone()
+    };
+    let name_of = |kind: Kind, id: &str| {
+        infra_core::naming::physical_name(&stack.name, &declared(&stack, kind, id), 32)
+    };
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .load()
+        .await;
+    let raw = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let create_tg = |name: String, tags: [(&str, &str); 2]| {
+        raw.create_target_group()
+            .name(name)
+            .protocol(ProtocolEnum::Http)
+            .port(3000)
+            .vpc_id(id_of(Kind::Vpc, "main"))
+            .set_tags(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
+            .send()
+    };
+    let create_lb = |name: String, tags: Vec<(&str, &str)>| {
+        raw.create_load_balancer()
+            .name(name)
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .subnets(id_of(Kind::Subnet, "public_a"))
+            .subnets(id_of(Kind::Subnet, "public_c"))
+            .security_groups(id_of(Kind::SecurityGroup, "alb"))
+            .set_tags(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
+            .send()
+    };
+
+    // Named as this stack names its declared `web` and `alb`, but another stack's or nobody's.
+    create_tg(
+        name_of(Kind::TargetGroup, "web"),
+        [(TAG_STACK, "someone-else"), (TAG_ID, "web")],
+    )
+    .await
+    .expect("foreign target group");
+    let foreign_lb = create_lb(name_of(Kind::LoadBalancer, "alb"), vec![])
+        .await
+        .expect("foreign load balancer");
+    let foreign_lb = foreign_lb.load_balancers()[0].load_balancer_arn().unwrap();
+    let fixed = Action::builder()
+        .r#type(ActionTypeEnum::FixedResponse)
+        .fixed_response_config(
+            FixedResponseActionConfig::builder()
+                .status_code("404")
+                .build(),
+        )
+        .build();
+    // A listener tagged as ours on a load balancer that is not: never walked, never reported.
+    raw.create_listener()
+        .load_balancer_arn(foreign_lb)
+        .port(80)
+        .protocol(ProtocolEnum::Http)
+        .default_actions(fixed.clone())
+        .tags(tag(TAG_STACK, &stack.name))
+        .tags(tag(TAG_ID, "stray"))
+        .send()
+        .await
+        .expect("listener on the foreign load balancer");
+
+    // Tagged as this stack's under names it does not give (adopted, or no longer declared):
+    // found all the same, with their details read after their tags.
+    let old_tg = create_tg(
+        "adopted-tg".into(),
+        [(TAG_STACK, stack.name.as_str()), (TAG_ID, "old")],
+    )
+    .await
+    .expect("adopted target group");
+    let old_tg = old_tg.target_groups()[0].target_group_arn().unwrap();
+    raw.modify_target_group_attributes()
+        .target_group_arn(old_tg)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value("45")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("deregistration delay");
+    let old_lb = create_lb(
+        "adopted-lb".into(),
+        vec![(TAG_STACK, stack.name.as_str()), (TAG_ID, "old")],
+    )
+    .await
+    .expect("adopted load balancer");
+    let old_lb = old_lb.load_balancers()[0].load_balancer_arn().unwrap();
+    let old_listener = raw
+        .create_listener()
+        .load_balancer_arn(old_lb)
+        .port(80)
+        .protocol(ProtocolEnum::Http)
+        .default_actions(fixed)
+        .tags(tag(TAG_STACK, &stack.name))
+        .tags(tag(TAG_ID, "old_http"))
+        .send()
+        .await
+        .expect("adopted listener");
+    let old_listener = old_listener.listeners()[0].listener_arn().unwrap();
+    let forward = Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .target_group_arn(old_tg)
+        .build();
+    for (priority, tags) in [
+        (5, vec![tag(TAG_STACK, &stack.name), tag(TAG_ID, "old_api")]),
+        // A rule someone added by hand to our listener is not ours.
+        (6, vec![]),
+    ] {
+        raw.create_rule()
+            .listener_arn(old_listener)
+            .priority(priority)
+            .conditions(
+                RuleCondition::builder()
+                    .field("path-pattern")
+                    .values(format!("/{priority}/*"))
+                    .build(),
+            )
+            .actions(forward.clone())
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .expect("rule");
+    }
+
+    let observed = p.discover(&stack).await.expect("discover");
+    let mut found: Vec<String> = observed
+        .iter()
+        .filter(|o| is_elb(o.address.kind))
+        .map(|o| o.address.to_string())
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "elbv2_listener.old_http",
+            "elbv2_listener_rule.old_api",
+            "elbv2_load_balancer.old",
+            "elbv2_target_group.old",
+        ]
+    );
+    let Resource::TargetGroup(tg) = &find(&observed, Kind::TargetGroup, "old").unwrap().resource
+    else {
+        panic!("target group expected");
+    };
+    assert_eq!(tg.deregistration_delay_seconds, 45);
 }
