@@ -1,9 +1,14 @@
 //! Launch templates (EC2).
 //!
-//! Discovery: one tag-filtered DescribeLaunchTemplates (paginated), then the latest version of
-//! each template (DescribeLaunchTemplateVersions takes a single template id, so one call per
-//! template, all concurrent) and one SSM GetParameters per ten image parameters the templates
-//! were built from. A data change is a new version made the default; `latest_version` names it.
+//! Discovery: one tag-filtered DescribeLaunchTemplates (paginated), then at once the latest
+//! version of the stack's templates and one SSM GetParameters per ten image parameters they were
+//! built from. DescribeLaunchTemplateVersions takes one template id, or none and then lists the
+//! `$Latest` version of every template in the region: one template is asked by id, several by
+//! that one listing (paginated), kept to the stack's templates.
+//!
+//! A data change is a new version made the default; `latest_version` names it. Create and update
+//! read nothing back: the write answers with the id, name and version number, and the data and
+//! tags are what was sent.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -115,6 +120,57 @@ async fn latest_version(
     Ok(Found { template, version })
 }
 
+/// The `$Latest` version of every launch template in the region, by template id:
+/// DescribeLaunchTemplateVersions without a template id or name, paginated.
+async fn all_latest_versions(
+    p: &AwsProvider,
+) -> Result<HashMap<String, ec2::LaunchTemplateVersion>, ProviderError> {
+    let versions: Vec<ec2::LaunchTemplateVersion> = p
+        .ec2
+        .describe_launch_template_versions()
+        .versions("$Latest")
+        .into_paginator()
+        // 200 is AWS's maximum. moto answers one page of at most MaxResults (15 by default) and
+        // no NextToken; a template past it is then asked by id.
+        .page_size(200)
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("ec2:DescribeLaunchTemplateVersions", e))?;
+    Ok(versions
+        .into_iter()
+        .filter_map(|v| Some((v.launch_template_id()?.to_string(), v)))
+        .collect())
+}
+
+/// The latest version of each template: by id for a single template, else from one listing of
+/// every template's latest version. A template the listing missed, or saw at an older version
+/// than DescribeLaunchTemplates did, is asked by id.
+async fn latest_versions(
+    p: &AwsProvider,
+    templates: Vec<ec2::LaunchTemplate>,
+) -> Result<Vec<Found>, ProviderError> {
+    let mut listed = if templates.len() > 1 {
+        all_latest_versions(p).await?
+    } else {
+        HashMap::new()
+    };
+    try_join_all(templates.into_iter().map(|template| {
+        let listed = template
+            .launch_template_id()
+            .and_then(|id| listed.remove(id))
+            .filter(|v| v.version_number() >= template.latest_version_number());
+        async move {
+            match listed {
+                Some(version) => Ok(Found { template, version }),
+                None => latest_version(p, template).await,
+            }
+        }
+    }))
+    .await
+}
+
 /// Current values of SSM parameters (GetParameters, ten names per call, concurrently).
 async fn ssm_values(
     p: &AwsProvider,
@@ -137,6 +193,29 @@ async fn ssm_values(
         .collect())
 }
 
+/// The current value of an SSM parameter naming an AMI.
+async fn parameter_value(
+    p: &AwsProvider,
+    address: &Address,
+    name: &str,
+) -> Result<String, ProviderError> {
+    let out = p
+        .ssm
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| api_error("ssm:GetParameter", e))?;
+    out.parameter()
+        .and_then(|param| param.value())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ProviderError::Other(format!(
+                "{address}: image: SSM parameter `{name}` has no value (expected an AMI id such as ami-0abc...)"
+            ))
+        })
+}
+
 /// The AMI an image declaration means right now.
 async fn resolve_image(
     p: &AwsProvider,
@@ -145,23 +224,7 @@ async fn resolve_image(
 ) -> Result<String, ProviderError> {
     match image {
         Image::AmiId(ami) => Ok(ami.clone()),
-        Image::SsmParameter(name) => {
-            let out = p
-                .ssm
-                .get_parameter()
-                .name(name)
-                .send()
-                .await
-                .map_err(|e| api_error("ssm:GetParameter", e))?;
-            out.parameter()
-                .and_then(|param| param.value())
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    ProviderError::Other(format!(
-                        "{address}: image: SSM parameter `{name}` has no value (expected an AMI id such as ami-0abc...)"
-                    ))
-                })
-        }
+        Image::SsmParameter(name) => parameter_value(p, address, name).await,
     }
 }
 
@@ -254,10 +317,8 @@ async fn observe_all(
         .filter_map(|(_, t)| image_source(t).map(str::to_string))
         .collect();
     let (ids, templates): (Vec<String>, Vec<ec2::LaunchTemplate>) = templates.into_iter().unzip();
-    let (found, ssm) = futures::try_join!(
-        try_join_all(templates.into_iter().map(|t| latest_version(p, t))),
-        ssm_values(p, parameters),
-    )?;
+    let (found, ssm) =
+        futures::try_join!(latest_versions(p, templates), ssm_values(p, parameters))?;
     Ok(ids
         .into_iter()
         .zip(&found)
@@ -358,6 +419,81 @@ fn template_tags(ctx: &Context<'_>, id: &str, t: &LaunchTemplate) -> ec2::TagSpe
     }
 }
 
+/// Template data as DescribeLaunchTemplateVersions reports what [`request_data`] sent: the fields
+/// `observe` reads, which AWS keeps as given.
+fn as_reported(sent: &RequestLaunchTemplateData) -> ec2::ResponseLaunchTemplateData {
+    let metadata = sent.metadata_options().map(|m| {
+        ec2::LaunchTemplateInstanceMetadataOptions::builder()
+            .set_http_endpoint(m.http_endpoint().cloned())
+            .set_http_tokens(m.http_tokens().cloned())
+            .set_http_put_response_hop_limit(m.http_put_response_hop_limit())
+            .build()
+    });
+    let mappings = sent
+        .block_device_mappings()
+        .iter()
+        .map(|m| {
+            let ebs = m.ebs().map(|ebs| {
+                ec2::LaunchTemplateEbsBlockDevice::builder()
+                    .set_volume_size(ebs.volume_size())
+                    .set_volume_type(ebs.volume_type().cloned())
+                    .set_delete_on_termination(ebs.delete_on_termination())
+                    .build()
+            });
+            ec2::LaunchTemplateBlockDeviceMapping::builder()
+                .set_device_name(m.device_name().map(str::to_string))
+                .set_ebs(ebs)
+                .build()
+        })
+        .collect();
+    ec2::ResponseLaunchTemplateData::builder()
+        .set_image_id(sent.image_id().map(str::to_string))
+        .set_instance_type(sent.instance_type().cloned())
+        .set_user_data(sent.user_data().map(str::to_string))
+        .set_security_group_ids(Some(sent.security_group_ids().to_vec()))
+        .set_key_name(sent.key_name().map(str::to_string))
+        .set_metadata_options(metadata)
+        .set_block_device_mappings(Some(mappings))
+        .build()
+}
+
+/// A template just written: its id and name, the number of the version just made, and the data
+/// it was made with.
+struct Written<'a> {
+    template_id: &'a str,
+    name: &'a str,
+    version: i64,
+    data: &'a RequestLaunchTemplateData,
+}
+
+/// What discovery reports for a template whose latest version was just written, without reading
+/// it: the tags are those `create` sends and `update` sets, and an image parameter names the AMI
+/// it was resolved to.
+fn observe_written(
+    ctx: &Context<'_>,
+    desired: &Declared,
+    t: &LaunchTemplate,
+    written: &Written<'_>,
+) -> Observed {
+    let template = ec2::LaunchTemplate::builder()
+        .launch_template_id(written.template_id)
+        .launch_template_name(written.name)
+        .latest_version_number(written.version)
+        .set_tags(Some(template_tags(ctx, &desired.id, t).tags().to_vec()))
+        .build();
+    let version = ec2::LaunchTemplateVersion::builder()
+        .launch_template_id(written.template_id)
+        .version_number(written.version)
+        .launch_template_data(as_reported(written.data))
+        .build();
+    let ssm = match (&t.image, written.data.image_id()) {
+        (Image::SsmParameter(name), Some(ami)) => HashMap::from([(name.clone(), ami.to_string())]),
+        _ => HashMap::new(),
+    };
+    let observed = observe(desired.id.clone(), &Found { template, version }, &ssm);
+    relinked(ctx, observed)
+}
+
 pub(crate) async fn create(
     p: &AwsProvider,
     ctx: &Context<'_>,
@@ -369,14 +505,14 @@ pub(crate) async fn create(
     let data = request_data(ctx, &ami, t)?;
     let name = physical_name(ctx.stack, desired, NAME_MAX);
     tracing::debug!(%address, name, ami, "creating launch template");
-    let (template_id, adopted) = create_once(
+    let (template, adopted) = create_once(
         4,
         || async {
             Ok(describe_templates(p, Scope::Owned(ctx.stack, &desired.id))
                 .await?
-                .first()
-                .and_then(|t| t.launch_template_id())
-                .map(|id| (id.to_string(), true)))
+                .into_iter()
+                .find(|t| t.launch_template_id().is_some())
+                .map(|t| (t, true)))
         },
         || async {
             p.ec2
@@ -395,16 +531,31 @@ pub(crate) async fn create(
                 .await
                 .map_err(|e| api_error("ec2:CreateLaunchTemplate", e))?
                 .launch_template()
-                .and_then(|t| t.launch_template_id())
-                .map(|id| (id.to_string(), false))
+                .filter(|t| t.launch_template_id().is_some())
+                .map(|t| (t.clone(), false))
                 .ok_or_else(|| {
                     ProviderError::Other("ec2:CreateLaunchTemplate returned no template id".into())
                 })
         },
     )
     .await?;
-    let observed = read_back(p, ctx, &address, &template_id).await?;
-    if adopted && observed.resource != desired.resource {
+    let template_id = template.launch_template_id().unwrap_or_default();
+    if !adopted {
+        return Ok(observe_written(
+            ctx,
+            desired,
+            t,
+            &Written {
+                template_id,
+                name: template.launch_template_name().unwrap_or(&name),
+                // A new template has one version.
+                version: template.latest_version_number().unwrap_or(1),
+                data: &data,
+            },
+        ));
+    }
+    let observed = read_found(p, ctx, &address, &template).await?;
+    if observed.resource != desired.resource {
         // A template left by an interrupted apply, with other data: bring it up to date.
         tracing::debug!(%address, template_id, "adopting an existing template with different data");
         return update(p, ctx, desired, &observed, &[]).await;
@@ -412,19 +563,24 @@ pub(crate) async fn create(
     Ok(observed)
 }
 
-async fn read_back(
+/// A template found by its tags, read with its latest version.
+async fn read_found(
     p: &AwsProvider,
     ctx: &Context<'_>,
     address: &Address,
-    template_id: &str,
+    template: &ec2::LaunchTemplate,
 ) -> Result<Observed, ProviderError> {
     let observed = retry_not_found(VISIBLE_WITHIN, || async {
-        observe_one(p, address, template_id)
+        observe_all(p, vec![(address.id.clone(), template.clone())])
             .await?
+            .pop()
             .ok_or_else(|| ProviderError::Api {
-                operation: "ec2:DescribeLaunchTemplates".into(),
+                operation: "ec2:DescribeLaunchTemplateVersions".into(),
                 code: "InvalidLaunchTemplateId.NotFound".into(),
-                message: format!("{template_id} is not visible"),
+                message: format!(
+                    "{} is not visible",
+                    template.launch_template_id().unwrap_or_default()
+                ),
             })
     })
     .await?;
@@ -450,37 +606,54 @@ pub(crate) async fn update(
         .cloned()
         .unwrap_or_default();
     tracing::debug!(%address, ?changed, ami, prior_version, "new launch template version");
-    let version = p
-        .ec2
-        .create_launch_template_version()
-        .launch_template_id(template_id)
-        // The prior version is part of the token: the same data after an out-of-band version
-        // must make a new version, not return the old one.
-        .client_token(client_token(
-            ctx.stack,
-            &desired.id,
-            &(&desired.resource, &ami, &prior_version),
-        ))
-        .launch_template_data(data)
-        .send()
-        .await
-        .map_err(|e| api_error("ec2:CreateLaunchTemplateVersion", e))?
-        .launch_template_version()
-        .and_then(|v| v.version_number())
-        .ok_or_else(|| {
+    let new_default = async {
+        let out = p
+            .ec2
+            .create_launch_template_version()
+            .launch_template_id(template_id)
+            // The prior version is part of the token: the same data after an out-of-band version
+            // must make a new version, not return the old one.
+            .client_token(client_token(
+                ctx.stack,
+                &desired.id,
+                &(&desired.resource, &ami, &prior_version),
+            ))
+            .launch_template_data(data.clone())
+            .send()
+            .await
+            .map_err(|e| api_error("ec2:CreateLaunchTemplateVersion", e))?;
+        let version = out.launch_template_version();
+        let number = version.and_then(|v| v.version_number()).ok_or_else(|| {
             ProviderError::Other(
                 "ec2:CreateLaunchTemplateVersion returned no version number".into(),
             )
         })?;
-    p.ec2
-        .modify_launch_template()
-        .launch_template_id(template_id)
-        .default_version(version.to_string())
-        .send()
-        .await
-        .map_err(|e| api_error("ec2:ModifyLaunchTemplate", e))?;
-    set_image_source_tag(p, template_id, &t.image).await?;
-    read_back(p, ctx, &address, template_id).await
+        p.ec2
+            .modify_launch_template()
+            .launch_template_id(template_id)
+            .default_version(number.to_string())
+            .send()
+            .await
+            .map_err(|e| api_error("ec2:ModifyLaunchTemplate", e))?;
+        let name = version.and_then(|v| v.launch_template_name());
+        Ok((number, name.map(str::to_string)))
+    };
+    let ((version, name), ()) =
+        futures::try_join!(new_default, set_image_source_tag(p, template_id, &t.image))?;
+    let name = name
+        .or_else(|| prior.attributes.get("name").cloned())
+        .unwrap_or_default();
+    Ok(observe_written(
+        ctx,
+        desired,
+        t,
+        &Written {
+            template_id,
+            name: &name,
+            version,
+            data: &data,
+        },
+    ))
 }
 
 async fn set_image_source_tag(
@@ -564,4 +737,72 @@ pub(crate) async fn adopt(
     observed: &Observed,
 ) -> Result<(), ProviderError> {
     tag_resource(p, ctx, observed).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infra_core::model::{SecurityGroup, Vpc};
+    use infra_core::provider::{NoProgress, Resolved};
+
+    fn group(id: &str, physical_id: &str) -> Observed {
+        Observed::new(
+            Address::new(Kind::SecurityGroup, id),
+            physical_id,
+            SecurityGroup::new(&Ref::<Vpc>::from_id("main"), "group").into(),
+        )
+    }
+
+    /// `create` and `update` report what they sent; discovery reads it back through `observe`.
+    /// Every field `observe` reads must survive `as_reported`, or a plan after an apply shows a
+    /// change.
+    #[test]
+    fn a_written_template_observes_as_declared() {
+        let mut resolved = Resolved::default();
+        resolved.insert(group("web", "sg-0aaa"));
+        resolved.insert(group("extra", "sg-0bbb"));
+        let ctx = Context {
+            stack: "lt",
+            region: "ap-northeast-2",
+            resolved: &resolved,
+            progress: &NoProgress,
+            no_wait: false,
+        };
+        let parameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+        let templates = [
+            LaunchTemplate::new(Image::SsmParameter(parameter.into()), "t3.micro")
+                .security_group(&Ref::from_id("web"))
+                .security_group(&Ref::from_id("extra"))
+                .user_data("#!/bin/bash\necho 'café ✓'\r\n")
+                .key_name("deploy")
+                .root_volume_size(30)
+                .metadata_options(MetadataOptions {
+                    http_tokens: HttpTokens::Optional,
+                    http_put_response_hop_limit: 2,
+                }),
+            LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "m5.large"),
+        ];
+        for t in templates {
+            let desired = Declared {
+                id: "app".into(),
+                resource: t.clone().into(),
+            };
+            let data = request_data(&ctx, "ami-0123456789abcdef0", &t).unwrap();
+            let observed = observe_written(
+                &ctx,
+                &desired,
+                &t,
+                &Written {
+                    template_id: "lt-0123",
+                    name: "lt-app-abcdef0",
+                    version: 3,
+                    data: &data,
+                },
+            );
+            assert_eq!(observed.resource, desired.resource);
+            assert_eq!(observed.physical_id, "lt-0123");
+            assert_eq!(observed.attributes[attributes::LATEST_VERSION], "3");
+            assert_eq!(observed.attributes["name"], "lt-app-abcdef0");
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! Discovery is one tag-filtered, paginated describe per type, all issued at once, plus the two
 //! DescribeVpcAttribute calls per VPC (DNS settings are not in DescribeVpcs). Routes,
 //! route-table associations and security-group rules have no tags: they are read with their
-//! parent and reconciled as whole sets.
+//! parent and reconciled as whole sets. A security group's create or update reads its rules once,
+//! before changing them, and reports the declared rules after, as discovery will read them.
 
 use std::collections::BTreeMap;
 
@@ -518,6 +519,8 @@ fn rules_from_aws(permissions: &[IpPermission], own: Option<(&str, &str)>) -> Ve
         }
     }
     rules.sort();
+    // AWS holds a rule once; declared rules may repeat one.
+    rules.dedup();
     rules
 }
 
@@ -717,7 +720,9 @@ async fn apply_rule_changes(
     Ok(())
 }
 
-/// Make the group's ingress and egress rules exactly the declared ones.
+/// Make the group's ingress and egress rules exactly the declared ones, starting from `current`
+/// (the group as just described) or else from a read of it. Returns the group as last described,
+/// before its rules were changed.
 ///
 /// Authorize and revoke are not idempotent: when an earlier attempt took effect but its answer
 /// was lost, the SDK's retry gets `InvalidPermission.Duplicate` (or `.NotFound` for a revoke),
@@ -728,10 +733,16 @@ async fn reconcile_rules(
     id: &str,
     group_id: &str,
     desired: &SecurityGroup,
-) -> Result<(), ProviderError> {
+    mut current: Option<ec2::SecurityGroup>,
+) -> Result<ec2::SecurityGroup, ProviderError> {
     let mut rounds = 0;
     loop {
-        match reconcile_rules_once(p, ctx, id, group_id, desired).await {
+        let group = match current.take() {
+            Some(group) => group,
+            None => read_group(p, group_id).await?,
+        };
+        match reconcile_rules_once(p, ctx, id, group_id, &group, desired).await {
+            Ok(()) => return Ok(group),
             Err(e)
                 if rounds < 3
                     && matches!(
@@ -742,9 +753,21 @@ async fn reconcile_rules(
                 tracing::debug!(group_id, error = %e, "rules changed under us; reading them again");
                 rounds += 1;
             }
-            other => return other,
+            Err(e) => return Err(e),
         }
     }
+}
+
+/// A group by id; a new group may not be visible at once (eventual consistency).
+async fn read_group(p: &AwsProvider, group_id: &str) -> Result<ec2::SecurityGroup, ProviderError> {
+    retry_not_found(VISIBLE_WITHIN, || async {
+        describe_groups(p, Scope::Id(group_id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| gone(Kind::SecurityGroup, group_id))
+    })
+    .await
 }
 
 async fn reconcile_rules_once(
@@ -752,16 +775,9 @@ async fn reconcile_rules_once(
     ctx: &Context<'_>,
     id: &str,
     group_id: &str,
+    current: &ec2::SecurityGroup,
     desired: &SecurityGroup,
 ) -> Result<(), ProviderError> {
-    let current = retry_not_found(VISIBLE_WITHIN, || async {
-        describe_groups(p, Scope::Id(group_id))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| gone(Kind::SecurityGroup, group_id))
-    })
-    .await?;
     let own = (id, group_id);
     let ingress = rule_changes(
         &physical_rules(ctx, own, &desired.ingress)?,
@@ -773,6 +789,35 @@ async fn reconcile_rules_once(
     );
     apply_rule_changes(p, group_id, Direction::Ingress, ingress).await?;
     apply_rule_changes(p, group_id, Direction::Egress, egress).await
+}
+
+/// What discovery reports for `group` once its rules are the declared ones, without reading it
+/// again: AWS keeps rules as they are sent (peers in network form, which validation requires),
+/// and discovery splits AWS's permissions into one rule per peer just as they were sent.
+/// (AuthorizeSecurityGroupIngress does answer with the rules it made, but moto 5.2 answers with
+/// those of the last permission only.)
+fn observe_reconciled(
+    ctx: &Context<'_>,
+    id: &str,
+    group: &ec2::SecurityGroup,
+    desired: &SecurityGroup,
+) -> Result<Observed, ProviderError> {
+    let own = (id, group.group_id().unwrap_or_default());
+    let permissions = |rules: &[Rule]| -> Result<Vec<IpPermission>, ProviderError> {
+        Ok(physical_rules(ctx, own, rules)?
+            .iter()
+            .map(permission)
+            .collect())
+    };
+    let reconciled = ec2::SecurityGroup::builder()
+        .set_group_id(group.group_id().map(str::to_string))
+        .set_group_name(group.group_name().map(str::to_string))
+        .set_description(group.description().map(str::to_string))
+        .set_vpc_id(group.vpc_id().map(str::to_string))
+        .set_ip_permissions(Some(permissions(&desired.ingress)?))
+        .set_ip_permissions_egress(Some(permissions(&desired.egress)?))
+        .build();
+    Ok(relinked(ctx, observe_group(id.to_string(), &reconciled)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -927,13 +972,16 @@ pub(crate) async fn create(
         Resource::SecurityGroup(group) => {
             let vpc_id = ctx.resolved.physical_id(&group.vpc)?;
             let name = physical_name(ctx.stack, desired, GROUP_NAME_MAX);
-            let group_id = create_once(
+            // A group found by the lookup comes with its rules. A new one is read for them: AWS
+            // gives it an allow-all egress rule (and an IPv6 one in a VPC with IPv6), which
+            // reconciling removes when undeclared.
+            let (group_id, found) = create_once(
                 CREATE_ATTEMPTS,
                 || async {
                     Ok(describe_groups(p, owned)
                         .await?
-                        .first()
-                        .and_then(|g| g.group_id().map(str::to_string)))
+                        .into_iter()
+                        .find_map(|g| Some((g.group_id()?.to_string(), Some(g)))))
                 },
                 || async {
                     p.ec2
@@ -948,7 +996,7 @@ pub(crate) async fn create(
                         .await
                         .map_err(|e| api_error("ec2:CreateSecurityGroup", e))?
                         .group_id()
-                        .map(str::to_string)
+                        .map(|group_id| (group_id.to_string(), None))
                         .ok_or_else(|| {
                             ProviderError::Other(
                                 "ec2:CreateSecurityGroup returned no group id".into(),
@@ -957,9 +1005,8 @@ pub(crate) async fn create(
                 },
             )
             .await?;
-            // AWS gives a new group the allow-all egress rule; this removes it when undeclared.
-            reconcile_rules(p, ctx, id, &group_id, group).await?;
-            group_id
+            let before = reconcile_rules(p, ctx, id, &group_id, group, found).await?;
+            return observe_reconciled(ctx, id, &before, group);
         }
         _ => return Err(wrong_kind(desired)),
     };
@@ -1281,7 +1328,8 @@ pub(crate) async fn update(
         }
         Resource::RouteTable(table) => reconcile_route_table(p, ctx, physical_id, table).await?,
         Resource::SecurityGroup(group) => {
-            reconcile_rules(p, ctx, &desired.id, physical_id, group).await?
+            let before = reconcile_rules(p, ctx, &desired.id, physical_id, group, None).await?;
+            return observe_reconciled(ctx, &desired.id, &before, group);
         }
         _ => return Err(wrong_kind(desired)),
     }

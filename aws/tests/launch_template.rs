@@ -1,5 +1,6 @@
 //! Launch templates against the moto emulator.
 
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use aws_sdk_ec2::types::{
@@ -10,6 +11,7 @@ use infra_core::engine::diff::normalize;
 use infra_core::prelude::*;
 use infra_core::provider::{Context, DeleteOptions, NoProgress, Resolved};
 use infra_core::{Kind, Observed, Provider, Resource};
+use infra_tests::proxy::CountingProxy;
 use infra_tests::Emulator;
 
 const REGION: &str = "ap-northeast-2";
@@ -35,6 +37,29 @@ async fn clients() -> (AwsProvider, aws_sdk_ec2::Client, aws_sdk_ssm::Client) {
         aws_sdk_ec2::Client::new(&config),
         aws_sdk_ssm::Client::new(&config),
     )
+}
+
+/// A provider whose calls go through a counting proxy to the emulator.
+async fn counted_provider() -> (AwsProvider, CountingProxy) {
+    let proxy = CountingProxy::start(SocketAddr::from(([127, 0, 0, 1], emulator().port())));
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(proxy.endpoint())
+        .load()
+        .await;
+    (
+        AwsProvider::from_config(&config, AwsOptions::default()),
+        proxy,
+    )
+}
+
+/// How many calls of `operation` went through the proxy.
+fn calls(proxy: &CountingProxy, operation: &str) -> usize {
+    proxy
+        .operations()
+        .iter()
+        .filter(|o| o.name == operation)
+        .count()
 }
 
 fn ctx<'a>(stack: &'a Stack, resolved: &'a Resolved) -> Context<'a> {
@@ -296,4 +321,62 @@ async fn create_adopts_a_tagged_template_instead_of_making_a_second() {
     let found = p.discover(&stack).await.unwrap();
     assert_eq!(found.len(), 1, "no second template: {found:?}");
     assert_eq!(found[0].resource, stack.resources[0].resource);
+}
+
+#[tokio::test]
+async fn creates_read_nothing_back_and_discovery_lists_all_latest_versions_in_one_call() {
+    let (p, proxy) = counted_provider().await;
+    let mut stack = Stack::new("lt-calls", REGION);
+    for (id, instance_type) in [("a", "t3.micro"), ("b", "t3.small"), ("c", "t3.medium")] {
+        stack.add(
+            id,
+            LaunchTemplate::new(Image::amazon_linux_2023(), instance_type).user_data("echo hi\n"),
+        );
+    }
+    stack.add(
+        "fixed",
+        LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "t3.micro"),
+    );
+    let resolved = create_all(&p, &stack).await;
+    // Per template: the lookup before the create and the create; nothing read back. The image
+    // parameter is resolved at most once per template (once per run when the provider holds
+    // the image cache).
+    assert_eq!(calls(&proxy, "DescribeLaunchTemplates"), 4);
+    assert_eq!(calls(&proxy, "CreateLaunchTemplate"), 4);
+    assert_eq!(calls(&proxy, "DescribeLaunchTemplateVersions"), 0);
+    assert_eq!(calls(&proxy, "GetParameters"), 0);
+    assert!(calls(&proxy, "GetParameter") <= 3);
+
+    // Discovery: one list of the stack's templates, one list of every template's latest version
+    // (other tests' templates in this emulator included, and left out), one GetParameters.
+    proxy.clear();
+    let found = p.discover(&stack).await.unwrap();
+    assert_eq!(calls(&proxy, "DescribeLaunchTemplates"), 1);
+    assert_eq!(calls(&proxy, "GetParameters"), 1);
+    let versions: Vec<_> = proxy
+        .operations()
+        .into_iter()
+        .filter(|o| o.name == "DescribeLaunchTemplateVersions")
+        .collect();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert!(
+        !versions[0].params.contains("LaunchTemplateId"),
+        "all templates at once: {versions:?}"
+    );
+    // What create returned is what discovery reports, so a plan right after is empty.
+    assert_eq!(found.len(), 4, "only the stack's templates: {found:?}");
+    for d in &stack.resources {
+        assert_eq!(
+            &find(&found, &d.id),
+            resolved.get(&d.address()).unwrap(),
+            "{} as created and as discovered",
+            d.address()
+        );
+    }
+
+    for observed in &found {
+        p.delete(&ctx(&stack, &resolved), observed, DeleteOptions::default())
+            .await
+            .unwrap();
+    }
 }

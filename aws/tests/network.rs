@@ -1,5 +1,6 @@
 //! VPC, subnets, internet gateway, route tables and security groups against the moto emulator.
 
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use aws_sdk_ec2::types::{
@@ -11,6 +12,7 @@ use infra_core::model::Declared;
 use infra_core::prelude::*;
 use infra_core::provider::{Context, DeleteOptions, NoProgress, Resolved};
 use infra_core::{Kind, Observed, Provider, Resource};
+use infra_tests::proxy::CountingProxy;
 use infra_tests::Emulator;
 
 const REGION: &str = "ap-northeast-2";
@@ -27,6 +29,29 @@ fn emulator() -> &'static Emulator {
 async fn provider() -> AwsProvider {
     emulator();
     AwsProvider::connect(REGION, AwsOptions::default()).await
+}
+
+/// A provider whose calls go through a counting proxy to the emulator.
+async fn counted_provider() -> (AwsProvider, CountingProxy) {
+    let proxy = CountingProxy::start(SocketAddr::from(([127, 0, 0, 1], emulator().port())));
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(proxy.endpoint())
+        .load()
+        .await;
+    (
+        AwsProvider::from_config(&config, AwsOptions::default()),
+        proxy,
+    )
+}
+
+/// How many calls of `operation` went through the proxy.
+fn calls(proxy: &CountingProxy, operation: &str) -> usize {
+    proxy
+        .operations()
+        .iter()
+        .filter(|o| o.name == operation)
+        .count()
 }
 
 async fn raw_ec2() -> aws_sdk_ec2::Client {
@@ -438,6 +463,66 @@ async fn security_groups_round_trip_with_group_peers() {
     }
     assert_all_match(&stack, &discover(&p, &stack).await);
 
+    delete_all(&p, &stack, &resolved).await;
+}
+
+#[tokio::test]
+async fn a_security_group_is_not_read_back_after_its_rules_are_set() {
+    let (p, proxy) = counted_provider().await;
+    let stack = groups_stack("net-calls");
+    let resolved = create_all(&p, &stack).await;
+    // Per new group: the lookup before the create, and one read of the rules AWS gave it.
+    assert_eq!(calls(&proxy, "CreateSecurityGroup"), 3);
+    assert_eq!(calls(&proxy, "DescribeSecurityGroups"), 2 * 3);
+
+    // What create returned is what discovery reports, so a plan right after is empty.
+    let found = discover(&p, &stack).await;
+    assert_all_match(&stack, &found);
+    for d in &stack.resources {
+        assert_eq!(
+            find(&found, d.resource.kind(), &d.id),
+            resolved.get(&d.address()).unwrap(),
+            "{} as created and as discovered",
+            d.address()
+        );
+    }
+
+    // An update reads the rules once, before changing them.
+    proxy.clear();
+    let d = Declared {
+        id: "alb".into(),
+        resource: SecurityGroup::new(
+            &Ref::from_id("main"),
+            "Load balancer: HTTP and HTTPS from anywhere",
+        )
+        .ingress(Rule::tcp(443).from_anywhere().describe("https"))
+        .ingress(Rule::tcp(8443).from_cidr("10.8.0.0/16"))
+        .egress(Rule::tcp(443).to_anywhere())
+        .into(),
+    };
+    let prior = resolved.get(&d.address()).unwrap();
+    let updated = p
+        .update(
+            &ctx(&stack, &resolved),
+            &d,
+            prior,
+            &["ingress".to_string(), "egress".to_string()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(calls(&proxy, "DescribeSecurityGroups"), 1);
+    let mut stack = stack;
+    *stack
+        .resources
+        .iter_mut()
+        .find(|r| r.address() == d.address())
+        .unwrap() = d.clone();
+    let found = discover(&p, &stack).await;
+    assert_all_match(&stack, &found);
+    assert_eq!(find(&found, Kind::SecurityGroup, "alb"), &updated);
+
+    let mut resolved = resolved;
+    resolved.insert(updated);
     delete_all(&p, &stack, &resolved).await;
 }
 
