@@ -117,11 +117,14 @@ pub(crate) async fn create(
     .await?;
     // A new group has no policy to delete. (moto keys policies by name alone, so a DeletePolicy
     // here would remove another group's `infra-cpu-target`.)
+    // The policy is then the one just put: no need to read it back.
+    let mut policies = HashMap::new();
     if let Some(tracking) = group.cpu_target_tracking {
         put_or_delete_policy(p, &name, Some(tracking)).await?;
+        policies.insert(name.clone(), tracking.target_percent);
     }
     let found = retry_not_found(Duration::from_secs(30), || describe_required(p, &name)).await?;
-    Ok(observe(&desired.id, &found, &read_policy(p, &name).await?))
+    Ok(observe(&desired.id, &found, &policies))
 }
 
 pub(crate) async fn update(
