@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long)]
     pub allow_data_loss: bool,
     /// Most actions in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = infra_core::engine::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
     /// Return once long operations (instance refreshes) have started instead of waiting.
     #[arg(long)]

@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     pub allow_data_loss: bool,
     /// Most deletions in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = infra_core::engine::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 }
 

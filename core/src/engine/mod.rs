@@ -56,10 +56,15 @@ pub struct ApplyOptions {
     pub no_wait: bool,
 }
 
+/// Default of [`ApplyOptions::concurrency`]. The provider paces calls to each service's rate
+/// limit, so this only bounds what is in flight: at 10, actions waiting for EC2 tokens held every
+/// slot while load-balancer and Auto Scaling work could have run (see docs/performance.md).
+pub const DEFAULT_CONCURRENCY: u16 = 32;
+
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
-            concurrency: 10,
+            concurrency: usize::from(DEFAULT_CONCURRENCY),
             no_wait: false,
         }
     }
