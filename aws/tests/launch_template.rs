@@ -1,6 +1,5 @@
 //! Launch templates against the moto emulator.
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use aws_sdk_ec2::types::{
@@ -11,8 +10,9 @@ use infra_core::engine::diff::normalize;
 use infra_core::prelude::*;
 use infra_core::provider::{Context, DeleteOptions, NoProgress, Resolved};
 use infra_core::{Kind, Observed, Provider, Resource};
-use infra_tests::proxy::CountingProxy;
 use infra_tests::Emulator;
+
+mod support;
 
 const REGION: &str = "ap-northeast-2";
 const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
@@ -37,29 +37,6 @@ async fn clients() -> (AwsProvider, aws_sdk_ec2::Client, aws_sdk_ssm::Client) {
         aws_sdk_ec2::Client::new(&config),
         aws_sdk_ssm::Client::new(&config),
     )
-}
-
-/// A provider whose calls go through a counting proxy to the emulator.
-async fn counted_provider() -> (AwsProvider, CountingProxy) {
-    let proxy = CountingProxy::start(SocketAddr::from(([127, 0, 0, 1], emulator().port())));
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(proxy.endpoint())
-        .load()
-        .await;
-    (
-        AwsProvider::from_config(&config, AwsOptions::default()),
-        proxy,
-    )
-}
-
-/// How many calls of `operation` went through the proxy.
-fn calls(proxy: &CountingProxy, operation: &str) -> usize {
-    proxy
-        .operations()
-        .iter()
-        .filter(|o| o.name == operation)
-        .count()
 }
 
 fn ctx<'a>(stack: &'a Stack, resolved: &'a Resolved) -> Context<'a> {
@@ -325,7 +302,7 @@ async fn create_adopts_a_tagged_template_instead_of_making_a_second() {
 
 #[tokio::test]
 async fn creates_read_nothing_back_and_discovery_lists_all_latest_versions_in_one_call() {
-    let (p, proxy) = counted_provider().await;
+    let (p, proxy) = support::counted_provider(emulator(), AwsOptions::default()).await;
     let mut stack = Stack::new("lt-calls", REGION);
     for (id, instance_type) in [("a", "t3.micro"), ("b", "t3.small"), ("c", "t3.medium")] {
         stack.add(
@@ -341,18 +318,18 @@ async fn creates_read_nothing_back_and_discovery_lists_all_latest_versions_in_on
     // Per template: the lookup before the create and the create; nothing read back. The image
     // parameter is resolved at most once per template (once per run when the provider holds
     // the image cache).
-    assert_eq!(calls(&proxy, "DescribeLaunchTemplates"), 4);
-    assert_eq!(calls(&proxy, "CreateLaunchTemplate"), 4);
-    assert_eq!(calls(&proxy, "DescribeLaunchTemplateVersions"), 0);
-    assert_eq!(calls(&proxy, "GetParameters"), 0);
-    assert!(calls(&proxy, "GetParameter") <= 3);
+    assert_eq!(proxy.count("DescribeLaunchTemplates"), 4);
+    assert_eq!(proxy.count("CreateLaunchTemplate"), 4);
+    assert_eq!(proxy.count("DescribeLaunchTemplateVersions"), 0);
+    assert_eq!(proxy.count("GetParameters"), 0);
+    assert!(proxy.count("GetParameter") <= 3);
 
     // Discovery: one list of the stack's templates, one list of every template's latest version
     // (other tests' templates in this emulator included, and left out), one GetParameters.
     proxy.clear();
     let found = p.discover(&stack).await.unwrap();
-    assert_eq!(calls(&proxy, "DescribeLaunchTemplates"), 1);
-    assert_eq!(calls(&proxy, "GetParameters"), 1);
+    assert_eq!(proxy.count("DescribeLaunchTemplates"), 1);
+    assert_eq!(proxy.count("GetParameters"), 1);
     let versions: Vec<_> = proxy
         .operations()
         .into_iter()

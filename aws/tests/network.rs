@@ -1,6 +1,5 @@
 //! VPC, subnets, internet gateway, route tables and security groups against the moto emulator.
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use aws_sdk_ec2::types::{
@@ -12,8 +11,9 @@ use infra_core::model::Declared;
 use infra_core::prelude::*;
 use infra_core::provider::{Context, DeleteOptions, NoProgress, Resolved};
 use infra_core::{Kind, Observed, Provider, Resource};
-use infra_tests::proxy::CountingProxy;
 use infra_tests::Emulator;
+
+mod support;
 
 const REGION: &str = "ap-northeast-2";
 
@@ -29,29 +29,6 @@ fn emulator() -> &'static Emulator {
 async fn provider() -> AwsProvider {
     emulator();
     AwsProvider::connect(REGION, AwsOptions::default()).await
-}
-
-/// A provider whose calls go through a counting proxy to the emulator.
-async fn counted_provider() -> (AwsProvider, CountingProxy) {
-    let proxy = CountingProxy::start(SocketAddr::from(([127, 0, 0, 1], emulator().port())));
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(proxy.endpoint())
-        .load()
-        .await;
-    (
-        AwsProvider::from_config(&config, AwsOptions::default()),
-        proxy,
-    )
-}
-
-/// How many calls of `operation` went through the proxy.
-fn calls(proxy: &CountingProxy, operation: &str) -> usize {
-    proxy
-        .operations()
-        .iter()
-        .filter(|o| o.name == operation)
-        .count()
 }
 
 async fn raw_ec2() -> aws_sdk_ec2::Client {
@@ -468,12 +445,12 @@ async fn security_groups_round_trip_with_group_peers() {
 
 #[tokio::test]
 async fn a_security_group_is_not_read_back_after_its_rules_are_set() {
-    let (p, proxy) = counted_provider().await;
+    let (p, proxy) = support::counted_provider(emulator(), AwsOptions::default()).await;
     let stack = groups_stack("net-calls");
     let resolved = create_all(&p, &stack).await;
     // Per new group: the lookup before the create, and one read of the rules AWS gave it.
-    assert_eq!(calls(&proxy, "CreateSecurityGroup"), 3);
-    assert_eq!(calls(&proxy, "DescribeSecurityGroups"), 2 * 3);
+    assert_eq!(proxy.count("CreateSecurityGroup"), 3);
+    assert_eq!(proxy.count("DescribeSecurityGroups"), 2 * 3);
 
     // What create returned is what discovery reports, so a plan right after is empty.
     let found = discover(&p, &stack).await;
@@ -510,7 +487,7 @@ async fn a_security_group_is_not_read_back_after_its_rules_are_set() {
         )
         .await
         .unwrap();
-    assert_eq!(calls(&proxy, "DescribeSecurityGroups"), 1);
+    assert_eq!(proxy.count("DescribeSecurityGroups"), 1);
     let mut stack = stack;
     *stack
         .resources

@@ -2,16 +2,14 @@
 //! `aws_config::load` (no HTTP client of its own, as the CLI makes it) holds a burst of ELBv2
 //! calls past the bucket until the bucket refills.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_elasticloadbalancingv2::config::Credentials;
-use infra_aws::{AwsOptions, AwsProvider};
+use infra_aws::AwsOptions;
 use infra_core::prelude::*;
 use infra_core::{Kind, Provider};
-use infra_tests::proxy::CountingProxy;
 use infra_tests::Emulator;
+
+mod support;
 
 const REGION: &str = "ap-northeast-2";
 
@@ -19,36 +17,15 @@ const REGION: &str = "ap-northeast-2";
 const ELB_CAPACITY: usize = 40;
 const ELB_PER_SECOND: usize = 10;
 
-async fn provider(endpoint: &str, pacing: bool) -> AwsProvider {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    assert!(
-        config.http_client().is_none(),
-        "this test is about the SDK's default client"
-    );
-    AwsProvider::from_config(
-        &config,
-        AwsOptions {
-            pacing,
-            ..AwsOptions::default()
-        },
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_elb_calls_past_the_bucket_waits_for_its_refill() {
     let emulator = Emulator::start();
-    let proxy = CountingProxy::start(SocketAddr::from(([127, 0, 0, 1], emulator.port())));
     let stack = Stack::new("pacing", REGION);
     let address = Address::new(Kind::TargetGroup, "missing");
     let arn = "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/missing/0123456789abcdef";
 
     let started = Instant::now();
-    let p = provider(&proxy.endpoint(), true).await;
+    let (p, proxy) = support::counted_provider(&emulator, AwsOptions::default()).await;
     let reads = (0..ELB_CAPACITY).map(|_| p.read(&stack, &address, arn));
     for read in futures::future::join_all(reads).await {
         assert!(

@@ -231,6 +231,16 @@ impl CountingProxy {
         self.log.lock().expect("proxy log").clone()
     }
 
+    /// How many calls of `operation` (`CreateTargetGroup`...) arrived so far.
+    pub fn count(&self, operation: &str) -> usize {
+        self.log
+            .lock()
+            .expect("proxy log")
+            .iter()
+            .filter(|o| o.name == operation)
+            .count()
+    }
+
     /// The operations so far that change something.
     pub fn mutating(&self) -> Vec<Operation> {
         self.operations()

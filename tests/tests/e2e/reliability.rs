@@ -452,11 +452,7 @@ async fn past_the_retry_budget_apply_stops_with_the_error_and_a_rerun_finishes()
         "{}",
         failed.stdout
     );
-    let attempts = proxy
-        .operations()
-        .iter()
-        .filter(|o| o.name == "CreateTargetGroup")
-        .count();
+    let attempts = proxy.count("CreateTargetGroup");
     assert_eq!(attempts, 6, "3 attempts for each of the two target groups");
     // What did not depend on the target groups was made; nothing of theirs was.
     let partial = inventory(&aws).await;
