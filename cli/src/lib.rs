@@ -3,6 +3,7 @@
 //! errors, outputs and field diffs. Planning and applying are the engine's
 //! (`infra_core::engine`); the binary only parses arguments, renders and prompts.
 
+pub mod interrupt;
 pub mod progress;
 pub mod render;
 pub mod saved_plan;

@@ -32,6 +32,8 @@ struct State {
     /// A spinner line is on screen and must be cleared before the next line.
     spinner_shown: bool,
     frame: usize,
+    /// The interrupt was announced.
+    interrupted: bool,
 }
 
 /// The CLI's [`Hook`]: status lines on stderr.
@@ -56,9 +58,37 @@ impl Progress {
         }
         eprintln!("{text}");
     }
+
+    /// Whether Ctrl-C was pressed (see [`crate::interrupt`]); says what happens next the first
+    /// time it sees it.
+    pub fn interrupted(&self) -> bool {
+        if !crate::interrupt::received() {
+            return false;
+        }
+        let first = !std::mem::replace(
+            &mut self
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .interrupted,
+            true,
+        );
+        if first {
+            self.line(format!(
+                "\n{} waiting for the actions in progress to finish; nothing new starts. \
+                 Press Ctrl-C again to stop at once (the lock then stays held).",
+                self.shell.paint_err(Style::Yellow, "Interrupted:")
+            ));
+        }
+        true
+    }
 }
 
 impl Hook for Progress {
+    fn should_stop(&self) -> bool {
+        self.interrupted()
+    }
+
     fn before(&self, change: &Change) {
         if change.action == Action::NoOp {
             return;
@@ -83,11 +113,18 @@ impl Hook for Progress {
                 Style::Red,
                 format!("to {noun} {} ({})", change.address, elapsed(took)),
             ),
-            Outcome::Skipped => self.shell.status_line(
-                "Skipped",
-                Style::Yellow,
-                format!("{} (not started: an earlier action failed)", change.address),
-            ),
+            Outcome::Skipped => {
+                let why = if crate::interrupt::received() {
+                    "interrupted"
+                } else {
+                    "an earlier action failed"
+                };
+                self.shell.status_line(
+                    "Skipped",
+                    Style::Yellow,
+                    format!("{} (not started: {why})", change.address),
+                )
+            }
         };
         if let Ok(mut state) = self.state.lock() {
             state.logged.remove(&change.address);

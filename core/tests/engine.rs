@@ -3,7 +3,9 @@
 #[path = "../../stacks/closet.rs"]
 mod closet;
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -626,6 +628,58 @@ async fn the_hook_hears_every_action_and_concurrency_is_bounded() {
             .unwrap();
         assert!(before < waiting && waiting < done);
     }
+}
+
+/// Asks the apply to stop once `after` actions have finished (an interrupt, as the CLI's).
+struct StopAfter {
+    after: usize,
+    done: AtomicUsize,
+    started_after_stop: AtomicUsize,
+}
+
+impl Hook for StopAfter {
+    fn before(&self, _: &Change) {
+        if self.should_stop() {
+            self.started_after_stop.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn after(&self, _: &Change, outcome: &Outcome, _: Duration) {
+        if matches!(outcome, Outcome::Done) {
+            self.done.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn should_stop(&self) -> bool {
+        self.done.load(Ordering::SeqCst) >= self.after
+    }
+}
+
+#[tokio::test]
+async fn asked_to_stop_the_apply_finishes_what_runs_starts_nothing_and_a_rerun_completes() {
+    let stack = closet::stack();
+    let fake = FakeProvider::new();
+    fake.set_latency(Duration::from_millis(2));
+    let p = plan(&stack, &fake).await;
+    let hook = StopAfter {
+        after: 5,
+        done: AtomicUsize::new(0),
+        started_after_stop: AtomicUsize::new(0),
+    };
+    let result = engine::apply(&p, &stack, &fake, &ApplyOptions::default(), &hook)
+        .await
+        .unwrap();
+    assert!(!result.is_success());
+    assert!(result.failed.is_empty(), "{:?}", result.failed);
+    assert!(result.completed.len() >= 5, "{:?}", result.completed);
+    assert!(!result.skipped.is_empty());
+    assert_eq!(hook.started_after_stop.load(Ordering::SeqCst), 0);
+    // Everything that started finished: what exists is exactly what completed.
+    let made: BTreeSet<Address> = fake.resources().into_iter().map(|o| o.address).collect();
+    let completed: BTreeSet<Address> = result.completed.iter().cloned().collect();
+    assert_eq!(made, completed);
+    let rerun = plan(&stack, &fake).await;
+    assert_eq!(rerun.summary().add, result.skipped.len());
+    assert!(apply(&rerun, &stack, &fake).await.is_success());
+    assert!(!plan(&stack, &fake).await.has_changes());
 }
 
 #[test]

@@ -200,7 +200,18 @@ pub async fn carry_out(
         concurrency: execute.concurrency,
         no_wait: execute.no_wait,
     };
-    let result = engine::apply(plan, stack, provider, &options, &hook).await?;
+    let apply = engine::apply(plan, stack, provider, &options, &hook);
+    tokio::pin!(apply);
+    // The engine hears of an interrupt when it would start an action; say so at once.
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    let result = loop {
+        tokio::select! {
+            result = &mut apply => break result?,
+            _ = tick.tick() => {
+                hook.interrupted();
+            }
+        }
+    };
     let done = Done::from_completed(plan, &result.completed);
     let what = match plan.mode {
         PlanMode::Normal => "Apply",
@@ -221,6 +232,15 @@ pub async fn carry_out(
             address: address.clone(),
             source: error.clone(),
         });
+    }
+    if result.failed.is_empty() && hook.interrupted() {
+        println!(
+            "\n{what} interrupted: {}; {} not started. Run it again to finish.",
+            done.counts(),
+            result.skipped.len()
+        );
+        // 128 + SIGINT, as a shell reports a command Ctrl-C ended.
+        return Ok(ExitCode::from(130));
     }
     println!(
         "\n{what} failed: {}; {} failed, {} not started.",

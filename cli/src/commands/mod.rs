@@ -138,13 +138,15 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
 }
 
 /// Take the stack's lock for `operation`, run `work`, then release the lock whatever `work`
-/// returned. A lock someone else holds fails at once, naming the holder.
+/// returned. A lock someone else holds fails at once, naming the holder. From here on a first
+/// Ctrl-C stops the work gracefully (see [`infra_cli::interrupt`]), so the lock is released.
 pub async fn locked<T>(
     provider: &AwsProvider,
     stack: &Stack,
     operation: &str,
     work: impl Future<Output = Result<T>>,
 ) -> Result<T> {
+    infra_cli::interrupt::catch()?;
     let info = LockInfo::new(operation);
     provider
         .lock(stack, &info)

@@ -97,7 +97,11 @@ pub async fn apply(
     let mut stopped = false;
 
     loop {
-        while !stopped && running.len() < concurrency {
+        while !stopped && running.len() < concurrency && !ready.is_empty() {
+            if hook.should_stop() {
+                stopped = true;
+                break;
+            }
             let Some(s) = ready.pop_first() else { break };
             let step = steps.steps[s];
             let change = &plan.changes[step.change];

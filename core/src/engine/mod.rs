@@ -84,6 +84,11 @@ pub trait Hook: Send + Sync {
     fn waiting(&self, address: &Address, status: &str, elapsed: Duration) {
         let _ = (address, status, elapsed);
     }
+    /// Asked before each action starts. `true` stops the apply as a failure does: the actions
+    /// in progress finish, nothing new starts, the rest is skipped (an interrupt, say).
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// A hook that ignores everything.
@@ -97,7 +102,7 @@ impl Hook for NoHook {}
 pub enum Outcome {
     Done,
     Failed(ProviderError),
-    /// Not started: a dependency failed, or apply stopped after a failure.
+    /// Not started: a dependency failed, or apply stopped after a failure or when asked to.
     Skipped,
 }
 

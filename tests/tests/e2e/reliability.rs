@@ -414,6 +414,71 @@ async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
     );
 }
 
+/// Send SIGINT to `pid` when the `at`-th mutating call arrives (and forward that call).
+fn interrupt_at(at: usize, pid: Arc<AtomicU32>) -> FaultHook {
+    let seen = AtomicUsize::new(0);
+    Arc::new(move |operation: &Operation, _| {
+        if operation.mutating && seen.fetch_add(1, Ordering::SeqCst) + 1 == at {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &pid.load(Ordering::SeqCst).to_string()])
+                .status();
+        }
+        Fault::Forward
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_finishes_what_runs_starts_nothing_new_and_releases_the_lock() {
+    let emulator = Emulator::start();
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let stack = stack_file("closet.rs");
+    let pid = Arc::new(AtomicU32::new(0));
+    let proxy = CountingProxy::with_options(
+        upstream(&emulator),
+        ProxyOptions {
+            // Slow enough that actions are in flight when the interrupt lands.
+            latency: std::time::Duration::from_millis(150),
+            faults: Some(interrupt_at(8, Arc::clone(&pid))),
+        },
+    );
+    let child = infra_command(&proxy.endpoint(), &["apply", &stack, "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("infra starts");
+    pid.store(child.id(), Ordering::SeqCst);
+    let output = child.wait_with_output().expect("infra ends");
+    drop(proxy);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(output.status.code(), Some(130), "{all}");
+    assert!(stdout.contains("Apply interrupted:"), "{all}");
+    let (before, after) = stderr
+        .split_once("Interrupted:")
+        .unwrap_or_else(|| panic!("the interrupt is announced:\n{all}"));
+    let started = |text: &str| text.lines().filter(|l| l.contains("Creating ")).count();
+    let finished = |text: &str| text.lines().filter(|l| l.contains("Created ")).count();
+    assert_eq!(
+        started(after),
+        0,
+        "an action started after the interrupt:\n{all}"
+    );
+    assert!(started(before) > 0, "{all}");
+    assert_eq!(
+        started(before),
+        finished(&stderr),
+        "every action that started finished:\n{all}"
+    );
+    assert!(after.contains("not started: interrupted"), "{all}");
+    assert_eq!(
+        lock_holder_id(&aws).await,
+        None,
+        "the lock is released:\n{all}"
+    );
+    assert_converges(&emulator, &aws, "after Ctrl-C").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_retry_budget_apply_stops_with_the_error_and_a_rerun_finishes() {
     let emulator = Emulator::start();
