@@ -70,7 +70,7 @@ impl TokenBucket {
 }
 
 /// Which bucket a request draws from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Meter {
     Ec2Describe,
     Ec2Mutating,
@@ -79,9 +79,65 @@ pub enum Meter {
     Unmetered,
 }
 
+impl Meter {
+    /// The buckets that are paced.
+    pub const METERED: [Meter; 4] = [
+        Meter::Ec2Describe,
+        Meter::Ec2Mutating,
+        Meter::Elb,
+        Meter::Rds,
+    ];
+
+    /// The bucket a call draws from: `service` is the SigV4 signing name (`ec2`,
+    /// `elasticloadbalancing`...), `action` the operation (`DescribeVpcs`); EC2 reads
+    /// (Describe*/Get*) and EC2 writes have separate buckets.
+    pub fn of(service: &str, action: &str) -> Meter {
+        match service {
+            "ec2" if action.starts_with("Describe") || action.starts_with("Get") => {
+                Meter::Ec2Describe
+            }
+            "ec2" => Meter::Ec2Mutating,
+            "elasticloadbalancing" => Meter::Elb,
+            "rds" => Meter::Rds,
+            _ => Meter::Unmetered,
+        }
+    }
+
+    /// The bucket's (capacity, refill per second): the published AWS figures; `None` when
+    /// unmetered.
+    pub fn limit(self) -> Option<(u32, u32)> {
+        match self {
+            Meter::Ec2Describe => Some((100, 20)),
+            Meter::Ec2Mutating => Some((50, 5)),
+            Meter::Elb => Some((40, 10)),
+            Meter::Rds => Some((300, 12)),
+            Meter::Unmetered => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Meter::Ec2Describe => "EC2 describe",
+            Meter::Ec2Mutating => "EC2 mutating",
+            Meter::Elb => "ELBv2",
+            Meter::Rds => "RDS",
+            Meter::Unmetered => "unmetered",
+        }
+    }
+
+    /// The least time `calls` calls from this bucket can take: it starts full, and every call
+    /// past its capacity waits for a refill.
+    pub fn floor(self, calls: usize) -> Duration {
+        self.limit()
+            .map_or(Duration::ZERO, |(capacity, per_second)| {
+                let over = calls.saturating_sub(capacity as usize);
+                Duration::from_secs_f64(over as f64 / f64::from(per_second))
+            })
+    }
+}
+
 /// Classify a signed request: the service from the SigV4 credential scope
-/// (`Credential=AKID/DATE/REGION/SERVICE/aws4_request`), and for EC2 whether the form body's
-/// `Action` reads (Describe*/Get*) or mutates.
+/// (`Credential=AKID/DATE/REGION/SERVICE/aws4_request`), and for EC2 the form body's `Action`.
 pub fn meter(request: &HttpRequest) -> Meter {
     let service = request
         .headers()
@@ -89,23 +145,14 @@ pub fn meter(request: &HttpRequest) -> Meter {
         .and_then(|auth| auth.split("Credential=").nth(1))
         .and_then(|scope| scope.split('/').nth(3))
         .unwrap_or_default();
-    match service {
-        "ec2" => {
-            let body = request.body().bytes().unwrap_or_default();
-            let action = std::str::from_utf8(body)
-                .ok()
-                .and_then(|b| b.split('&').find_map(|kv| kv.strip_prefix("Action=")))
-                .unwrap_or_default();
-            if action.starts_with("Describe") || action.starts_with("Get") {
-                Meter::Ec2Describe
-            } else {
-                Meter::Ec2Mutating
-            }
-        }
-        "elasticloadbalancing" => Meter::Elb,
-        "rds" => Meter::Rds,
-        _ => Meter::Unmetered,
-    }
+    let action = match service {
+        "ec2" => std::str::from_utf8(request.body().bytes().unwrap_or_default())
+            .ok()
+            .and_then(|b| b.split('&').find_map(|kv| kv.strip_prefix("Action=")))
+            .unwrap_or_default(),
+        _ => "",
+    };
+    Meter::of(service, action)
 }
 
 /// The buckets of one provider (shared by all its clients).
@@ -119,11 +166,15 @@ pub struct Pacer {
 
 impl Default for Pacer {
     fn default() -> Self {
+        let bucket = |meter: Meter| {
+            let (capacity, per_second) = meter.limit().expect("a metered bucket");
+            TokenBucket::new(capacity, per_second)
+        };
         Pacer {
-            ec2_describe: TokenBucket::new(100, 20),
-            ec2_mutating: TokenBucket::new(50, 5),
-            elb: TokenBucket::new(40, 10),
-            rds: TokenBucket::new(300, 12),
+            ec2_describe: bucket(Meter::Ec2Describe),
+            ec2_mutating: bucket(Meter::Ec2Mutating),
+            elb: bucket(Meter::Elb),
+            rds: bucket(Meter::Rds),
         }
     }
 }
@@ -215,6 +266,14 @@ mod tests {
         );
         assert_eq!(meter(&signed("s3", "")), Meter::Unmetered);
         assert_eq!(meter(&HttpRequest::new(SdkBody::empty())), Meter::Unmetered);
+    }
+
+    #[test]
+    fn the_floor_counts_only_calls_past_a_full_bucket() {
+        assert_eq!(Meter::Elb.floor(40), Duration::ZERO);
+        assert_eq!(Meter::Elb.floor(60), Duration::from_secs(2));
+        assert_eq!(Meter::Ec2Mutating.floor(165), Duration::from_secs(23));
+        assert_eq!(Meter::Unmetered.floor(1000), Duration::ZERO);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use infra_aws::pacing::Meter;
 use infra_aws::{AwsOptions, AwsProvider};
 use infra_core::engine::{self, ApplyOptions, Change, Hook, Outcome, Plan, PlanOptions};
 use infra_core::prelude::*;
@@ -39,14 +40,6 @@ const TERRAFORM_PARALLELISM: usize = 10;
 
 /// Runs of each no-change plan; the median is reported.
 const PLAN_RUNS: usize = 5;
-
-/// Client-side token buckets of `infra_aws::pacing::Pacer::default()`: (name, capacity, refill/s).
-const BUCKETS: [(&str, f64, f64); 4] = [
-    ("EC2 describe", 100.0, 20.0),
-    ("EC2 mutating", 50.0, 5.0),
-    ("ELBv2", 40.0, 10.0),
-    ("RDS", 300.0, 12.0),
-];
 
 struct Args {
     latency: Duration,
@@ -253,39 +246,40 @@ fn baseline(stack: &Stack, plan: &Plan, latency: Duration) -> Baseline {
     let rounds = calls.div_ceil(TERRAFORM_PARALLELISM);
     let ordered = rounds.max(chain as usize);
     let ordered_wall = latency * u32::try_from(ordered).expect("a small count");
-    let mut per_bucket = [0usize; BUCKETS.len()];
+    let mut per_meter: HashMap<Meter, usize> = HashMap::new();
     for (d, r) in stack.resources.iter().zip(&reads) {
-        if let Some(b) = read_bucket(d.resource.kind()) {
-            per_bucket[b] += r.calls;
-        }
+        *per_meter.entry(read_meter(d.resource.kind())).or_default() += r.calls;
     }
-    let floor = BUCKETS
+    let floor = per_meter
         .iter()
-        .zip(per_bucket)
-        .map(|(&(_, capacity, rate), n)| (n as f64 - capacity).max(0.0) / rate)
-        .fold(0.0, f64::max);
+        .map(|(meter, &calls)| meter.floor(calls))
+        .max()
+        .unwrap_or_default();
     Baseline {
         resources,
         calls,
         wall: latency * u32::try_from(rounds).expect("a small count"),
         ordered_wall,
-        paced_wall: ordered_wall.max(Duration::from_secs_f64(floor)),
+        paced_wall: ordered_wall.max(floor),
     }
 }
 
-/// The bucket (index into [`BUCKETS`]) a Terraform-style read of `kind` draws from.
-fn read_bucket(kind: Kind) -> Option<usize> {
-    match kind {
+/// The bucket a Terraform-style read of `kind` would draw from under infra's pacing.
+fn read_meter(kind: Kind) -> Meter {
+    let service = match kind {
         Kind::Vpc
         | Kind::Subnet
         | Kind::InternetGateway
         | Kind::RouteTable
         | Kind::SecurityGroup
-        | Kind::LaunchTemplate => Some(0),
-        Kind::LoadBalancer | Kind::TargetGroup | Kind::Listener | Kind::ListenerRule => Some(2),
-        Kind::DbInstance | Kind::DbSubnetGroup => Some(3),
-        _ => None,
-    }
+        | Kind::LaunchTemplate => "ec2",
+        Kind::LoadBalancer | Kind::TargetGroup | Kind::Listener | Kind::ListenerRule => {
+            "elasticloadbalancing"
+        }
+        Kind::DbInstance | Kind::DbSubnetGroup => "rds",
+        _ => "",
+    };
+    Meter::of(service, "Describe")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,33 +471,17 @@ fn scheduled(plan: &Plan, duration: impl Fn(usize) -> f64, slots: usize) -> f64 
     }
 }
 
-/// The client-side token-bucket bucket a call draws from (as `infra_aws::pacing::meter`).
-fn bucket_of(op: &Operation) -> Option<usize> {
-    match op.service.as_str() {
-        "ec2" if op.name.starts_with("Describe") || op.name.starts_with("Get") => Some(0),
-        "ec2" => Some(1),
-        "elasticloadbalancing" => Some(2),
-        "rds" => Some(3),
-        _ => None,
-    }
-}
-
-/// Least time the client-side pacing allows for these calls: a bucket starts full, every call
-/// past its capacity waits for a refill.
+/// Least time the client-side pacing allows for these calls, and the bucket that sets it.
 fn pacing_floor(calls: &[(Operation, Instant)]) -> (Duration, &'static str) {
-    let mut counts = [0usize; BUCKETS.len()];
+    let mut per_meter: HashMap<Meter, usize> = HashMap::new();
     for (op, _) in calls {
-        if let Some(b) = bucket_of(op) {
-            counts[b] += 1;
-        }
+        *per_meter
+            .entry(Meter::of(&op.service, &op.name))
+            .or_default() += 1;
     }
-    BUCKETS
+    per_meter
         .iter()
-        .zip(counts)
-        .map(|(&(name, capacity, rate), count)| {
-            let over = (count as f64 - capacity).max(0.0);
-            (Duration::from_secs_f64(over / rate), name)
-        })
+        .map(|(meter, &calls)| (meter.floor(calls), meter.name()))
         .filter(|&(d, _)| !d.is_zero())
         .max_by_key(|&(d, _)| d)
         .unwrap_or((Duration::ZERO, "no bucket runs dry"))
