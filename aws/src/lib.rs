@@ -103,13 +103,16 @@ impl AwsProvider {
     pub fn from_config(config: &aws_types::SdkConfig, options: AwsOptions) -> AwsProvider {
         // `aws_config::load` leaves the HTTP client unset (each SDK client then makes its own
         // default), so there is nothing to wrap: make the default one here and pace that.
-        let client = config.http_client().or_else(pacing::default_http_client);
-        let config = &match client {
-            Some(client) if options.pacing => config
+        let paced = options
+            .pacing
+            .then(|| config.http_client().or_else(pacing::default_http_client))
+            .flatten();
+        let config = &match paced {
+            Some(client) => config
                 .to_builder()
                 .http_client(pacing::paced(client, Arc::new(pacing::Pacer::default())))
                 .build(),
-            _ => config.clone(),
+            None => config.clone(),
         };
         // Emulators serve S3 on one host: virtual-hosted bucket addressing needs DNS they lack.
         let s3_config = aws_sdk_s3::config::Builder::from(config)
