@@ -6,7 +6,7 @@ use infra_tests::proxy::CountingProxy;
 use infra_tests::Emulator;
 
 use crate::aws::{ec2_tag, Aws, ID_TAG, STACK_TAG};
-use crate::support::{infra, stack_file, upstream};
+use crate::support::{assert_no_changes, infra, stack_file, upstream};
 
 const STACK: &str = "closet";
 const BUCKET: &str = "closet-uploads-apne2";
@@ -435,16 +435,7 @@ async fn after_apply_the_plan_is_empty_and_a_second_apply_changes_nothing() {
     let emulator = applied_closet();
     let stack = stack_file("closet.rs");
 
-    let plan = infra(
-        &emulator.endpoint(),
-        &["plan", &stack, "--detailed-exitcode"],
-    );
-    assert_eq!(
-        plan.code,
-        Some(0),
-        "no changes expected:\n{}",
-        plan.output()
-    );
+    assert_no_changes(&emulator.endpoint(), &stack, "after the apply");
 
     let proxy = CountingProxy::start(upstream(&emulator));
     infra(&proxy.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();

@@ -12,7 +12,7 @@ use infra_tests::proxy::{CountingProxy, Fault, FaultHook, Operation, ProxyOption
 use infra_tests::Emulator;
 
 use crate::aws::Aws;
-use crate::support::{infra, infra_command, run, stack_file, upstream};
+use crate::support::{assert_no_changes, infra, infra_command, run, stack_file, upstream};
 
 const LOCK_PARAMETER: &str = "/infra/locks/closet";
 
@@ -173,16 +173,7 @@ async fn assert_converges(emulator: &Emulator, aws: &Aws, trial: &str) {
         "{trial}: the rerun failed:\n{}",
         rerun.output()
     );
-    let plan = infra(
-        &emulator.endpoint(),
-        &["plan", &stack, "--detailed-exitcode"],
-    );
-    assert_eq!(
-        plan.code,
-        Some(0),
-        "{trial}: the plan after the rerun is not empty:\n{}",
-        plan.output()
-    );
+    assert_no_changes(&emulator.endpoint(), &stack, trial);
     assert_eq!(
         inventory(aws).await,
         closet_inventory(),
@@ -195,21 +186,24 @@ async fn assert_converges(emulator: &Emulator, aws: &Aws, trial: &str) {
     );
 }
 
-/// A hook that kills the `infra` process whose pid is in `pid` at the `kill_at`-th mutating
-/// call (1-based), after letting that call through to the emulator: the change is made, the
-/// answer never arrives.
-fn kill_at(kill_at: usize, pid: Arc<AtomicU32>, seen: Arc<AtomicUsize>) -> FaultHook {
+/// A hook that sends `signal` (`-KILL`, `-INT`) to the `infra` process whose pid is in `pid` at
+/// the `at`-th mutating call (1-based, counted in `seen`), and answers that call with `answer`:
+/// `Fault::LoseResponse` lets it reach the emulator but never answers it.
+fn signal_at(
+    at: usize,
+    signal: &'static str,
+    answer: Fault,
+    pid: Arc<AtomicU32>,
+    seen: Arc<AtomicUsize>,
+) -> FaultHook {
     Arc::new(move |operation: &Operation, _| {
-        if !operation.mutating {
-            return Fault::Forward;
-        }
-        if seen.fetch_add(1, Ordering::SeqCst) + 1 != kill_at {
+        if !operation.mutating || seen.fetch_add(1, Ordering::SeqCst) + 1 != at {
             return Fault::Forward;
         }
         let _ = std::process::Command::new("kill")
-            .args(["-KILL", &pid.load(Ordering::SeqCst).to_string()])
+            .args([signal, &pid.load(Ordering::SeqCst).to_string()])
             .status();
-        Fault::LoseResponse
+        answer.clone()
     })
 }
 
@@ -237,7 +231,13 @@ async fn crash_trials(emulator: &Emulator, points: &[usize]) {
         let proxy = CountingProxy::with_options(
             upstream(emulator),
             ProxyOptions {
-                faults: Some(kill_at(point, Arc::clone(&pid), Arc::clone(&seen))),
+                faults: Some(signal_at(
+                    point,
+                    "-KILL",
+                    Fault::LoseResponse,
+                    Arc::clone(&pid),
+                    Arc::clone(&seen),
+                )),
                 ..ProxyOptions::default()
             },
         );
@@ -414,19 +414,6 @@ async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
     );
 }
 
-/// Send SIGINT to `pid` when the `at`-th mutating call arrives (and forward that call).
-fn interrupt_at(at: usize, pid: Arc<AtomicU32>) -> FaultHook {
-    let seen = AtomicUsize::new(0);
-    Arc::new(move |operation: &Operation, _| {
-        if operation.mutating && seen.fetch_add(1, Ordering::SeqCst) + 1 == at {
-            let _ = std::process::Command::new("kill")
-                .args(["-INT", &pid.load(Ordering::SeqCst).to_string()])
-                .status();
-        }
-        Fault::Forward
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_finishes_what_runs_starts_nothing_new_and_releases_the_lock() {
     let emulator = Emulator::start();
@@ -438,7 +425,13 @@ async fn ctrl_c_finishes_what_runs_starts_nothing_new_and_releases_the_lock() {
         ProxyOptions {
             // Slow enough that actions are in flight when the interrupt lands.
             latency: std::time::Duration::from_millis(150),
-            faults: Some(interrupt_at(8, Arc::clone(&pid))),
+            faults: Some(signal_at(
+                8,
+                "-INT",
+                Fault::Forward,
+                Arc::clone(&pid),
+                Arc::default(),
+            )),
         },
     );
     let child = infra_command(&proxy.endpoint(), &["apply", &stack, "--auto-approve"])

@@ -143,6 +143,17 @@ pub fn run(mut command: Command, args: &[&str]) -> Run {
     }
 }
 
+/// `infra plan --detailed-exitcode` finds nothing to change (exit 0); `context` says when.
+pub fn assert_no_changes(endpoint: &str, stack: &str, context: &str) {
+    let plan = infra(endpoint, &["plan", stack, "--detailed-exitcode"]);
+    assert_eq!(
+        plan.code,
+        Some(0),
+        "{context}: the plan is not empty:\n{}",
+        plan.output()
+    );
+}
+
 /// A stack file in `stacks/`.
 pub fn stack_file(name: &str) -> String {
     repo_root()
