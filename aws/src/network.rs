@@ -1107,14 +1107,7 @@ async fn attach_gateway(
     gateway_id: &str,
     vpc_id: &str,
 ) -> Result<(), ProviderError> {
-    let current = retry_not_found(VISIBLE_WITHIN, || async {
-        describe_gateways(p, Scope::Id(gateway_id))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| gone(Kind::InternetGateway, gateway_id))
-    })
-    .await?;
+    let current = read_gateway(p, gateway_id).await?;
     if attached_vpc(&current) == Some(vpc_id) {
         return Ok(());
     }
@@ -1129,8 +1122,7 @@ async fn attach_gateway(
     match attached {
         // An attempt whose answer was lost attached it; the SDK's retry is told so.
         Err(e) if error_code(&e) == Some("Resource.AlreadyAssociated") => {
-            let now = describe_gateways(p, Scope::Id(gateway_id)).await?;
-            if now.first().and_then(attached_vpc) == Some(vpc_id) {
+            if attached_vpc(&read_gateway(p, gateway_id).await?) == Some(vpc_id) {
                 Ok(())
             } else {
                 Err(e)
@@ -1138,6 +1130,36 @@ async fn attach_gateway(
         }
         other => other.map(drop),
     }
+}
+
+/// A gateway by id; a new gateway may not be visible at once (eventual consistency).
+async fn read_gateway(
+    p: &AwsProvider,
+    gateway_id: &str,
+) -> Result<ec2::InternetGateway, ProviderError> {
+    retry_not_found(VISIBLE_WITHIN, || async {
+        describe_gateways(p, Scope::Id(gateway_id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| gone(Kind::InternetGateway, gateway_id))
+    })
+    .await
+}
+
+/// A route table by id; a new table may not be visible at once (eventual consistency).
+async fn read_route_table(
+    p: &AwsProvider,
+    table_id: &str,
+) -> Result<ec2::RouteTable, ProviderError> {
+    retry_not_found(VISIBLE_WITHIN, || async {
+        describe_route_tables(p, Scope::Id(table_id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| gone(Kind::RouteTable, table_id))
+    })
+    .await
 }
 
 /// Set the destination field a route request needs: IPv4 CIDR, IPv6 CIDR or prefix list.
@@ -1161,14 +1183,7 @@ async fn reconcile_route_table(
     table_id: &str,
     desired: &RouteTable,
 ) -> Result<(), ProviderError> {
-    let current = retry_not_found(VISIBLE_WITHIN, || async {
-        describe_route_tables(p, Scope::Id(table_id))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| gone(Kind::RouteTable, table_id))
-    })
-    .await?;
+    let current = read_route_table(p, table_id).await?;
     let actual_routes = table_routes(&current);
     let mut wanted_routes = BTreeMap::new();
     for route in &desired.routes {
@@ -1199,10 +1214,20 @@ async fn reconcile_route_table(
                     .create_route()
                     .route_table_id(table_id)
                     .gateway_id(gateway);
-                with_destination!(request, destination)
+                let created = with_destination!(request, destination)
                     .send()
                     .await
-                    .map_err(|e| api_error("ec2:CreateRoute", e))?;
+                    .map_err(|e| api_error("ec2:CreateRoute", e));
+                match created {
+                    // An attempt whose answer was lost made it; the SDK's retry is told so.
+                    Err(e) if error_code(&e) == Some("RouteAlreadyExists") => {
+                        let now = table_routes(&read_route_table(p, table_id).await?);
+                        if now.get(destination) != Some(gateway) {
+                            return Err(e);
+                        }
+                    }
+                    other => drop(other?),
+                }
             }
         }
     }
@@ -1211,10 +1236,15 @@ async fn reconcile_route_table(
         .filter(|d| !wanted_routes.contains_key(*d))
     {
         let request = p.ec2.delete_route().route_table_id(table_id);
-        with_destination!(request, destination)
+        // NotFound: gone already, or an attempt whose answer was lost deleted it.
+        let deleted = with_destination!(request, destination)
             .send()
             .await
-            .map_err(|e| api_error("ec2:DeleteRoute", e))?;
+            .map_err(|e| api_error("ec2:DeleteRoute", e));
+        match deleted {
+            Err(e) if is_not_found(&e) => {}
+            other => drop(other?),
+        }
     }
 
     let actual_subnets = table_associations(&current);
@@ -1230,12 +1260,17 @@ async fn reconcile_route_table(
     }
     for (subnet_id, association_id) in &actual_subnets {
         if !wanted_subnets.contains(subnet_id) {
-            p.ec2
+            let done = p
+                .ec2
                 .disassociate_route_table()
                 .association_id(association_id)
                 .send()
                 .await
-                .map_err(|e| api_error("ec2:DisassociateRouteTable", e))?;
+                .map_err(|e| api_error("ec2:DisassociateRouteTable", e));
+            match done {
+                Err(e) if is_not_found(&e) => {}
+                other => drop(other?),
+            }
         }
     }
     Ok(())

@@ -125,6 +125,8 @@ where
 {
     let mut delay = Duration::from_millis(500);
     let mut attempt = 1;
+    // Whether an earlier attempt may have made the resource (its answer never came).
+    let mut maybe_made = false;
     loop {
         if let Some(existing) = lookup().await? {
             return Ok(existing);
@@ -133,13 +135,28 @@ where
             Ok(created) => return Ok(created),
             Err(err) if attempt < attempts && is_retryable(&err) => {
                 tracing::debug!(attempt, error = %err, "create failed; checking for the resource before retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(20));
-                attempt += 1;
+                maybe_made = true;
+            }
+            // The lookup missed what the lost attempt made (AWS reads are eventually
+            // consistent), and the name is now taken: most likely by us, so look again.
+            Err(err) if attempt < attempts && maybe_made && is_name_taken(&err) => {
+                tracing::debug!(attempt, error = %err, "the name is taken after a lost answer; looking again");
             }
             Err(err) => return Err(err),
         }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(20));
+        attempt += 1;
     }
+}
+
+/// Codes meaning "a resource with that name already exists", across the services used here.
+fn is_name_taken(err: &ProviderError) -> bool {
+    error_code(err).is_some_and(|code| {
+        code.contains("AlreadyExists")
+            || code.starts_with("Duplicate")
+            || code.ends_with(".Duplicate")
+    })
 }
 
 /// One look at something being waited for.
@@ -271,5 +288,46 @@ mod tests {
         .await;
         assert_eq!(result.unwrap(), "vpc-1");
         assert_eq!(created.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn create_once_looks_again_when_a_lost_create_took_the_name() {
+        let creates = Cell::new(0);
+        let lookups = Cell::new(0);
+        let result = create_once(
+            5,
+            || {
+                lookups.set(lookups.get() + 1);
+                // The second lookup does not see the first create yet (eventual consistency).
+                let found = (lookups.get() > 2).then_some("db-1");
+                async move { Ok(found) }
+            },
+            || {
+                creates.set(creates.get() + 1);
+                let answer = if creates.get() == 1 {
+                    api("RequestFailed")
+                } else {
+                    api("DBInstanceAlreadyExists")
+                };
+                async move { Err::<&str, _>(answer) }
+            },
+        )
+        .await;
+        assert_eq!(result.unwrap(), "db-1");
+        assert_eq!((creates.get(), lookups.get()), (2, 3));
+    }
+
+    #[tokio::test]
+    async fn create_once_reports_a_taken_name_at_once_when_nothing_was_lost() {
+        let result = create_once(
+            5,
+            || async { Ok(None::<&str>) },
+            || async { Err::<&str, _>(api("DuplicateTargetGroupName")) },
+        )
+        .await;
+        assert_eq!(
+            error_code(&result.unwrap_err()),
+            Some("DuplicateTargetGroupName")
+        );
     }
 }
