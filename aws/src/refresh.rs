@@ -40,7 +40,14 @@ pub(crate) async fn roll_out(
     let id = loop {
         attempt += 1;
         if let Some(other) = active(p, group_name).await? {
-            wait_for_other(p, ctx, address, group_name, &other).await?;
+            match other
+                .instance_refresh_id()
+                .filter(|_| rolls_onto(&other, template))
+            {
+                // Ours: the answer to our start was lost, and the SDK's retry was refused.
+                Some(id) => break id.to_string(),
+                None => wait_for_other(p, ctx, address, group_name, &other).await?,
+            }
         }
         match start(p, group_name, template, prefs).await {
             Ok(id) => break id,
@@ -104,6 +111,19 @@ fn is_active(status: Option<&InstanceRefreshStatus>) -> bool {
                 | InstanceRefreshStatus::Baking
         )
     )
+}
+
+/// Whether `refresh` rolls the group onto exactly `template` (the same template and version).
+fn rolls_onto(refresh: &AwsRefresh, template: &LaunchTemplateSpecification) -> bool {
+    refresh
+        .desired_configuration()
+        .and_then(|d| d.launch_template())
+        .is_some_and(|t| {
+            let same = |a: Option<&str>, b: Option<&str>| a.is_some() && a == b;
+            t.version() == template.version()
+                && (same(t.launch_template_id(), template.launch_template_id())
+                    || same(t.launch_template_name(), template.launch_template_name()))
+        })
 }
 
 /// `InProgress 40%, 1 instance left`.
@@ -391,6 +411,26 @@ mod tests {
         assert!(
             statuses[0].starts_with("instance refresh other-1 already in progress: InProgress"),
             "{statuses:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_start_whose_answer_was_lost_is_found_and_waited_for_not_started_again() {
+        let (result, double, statuses) = run(
+            RefreshScript::succeed_after(2).losing_the_first_start_answer(),
+            &InstanceRefresh::default(),
+            false,
+        )
+        .await;
+        result.unwrap();
+        assert_eq!(double.starts().len(), 1, "{:?}", double.calls());
+        assert!(
+            !statuses.iter().any(|s| s.contains("already in progress")),
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.last().map(String::as_str),
+            Some("InProgress 50%, 1 instance left")
         );
     }
 

@@ -56,6 +56,8 @@ pub struct RefreshScript {
     already_running: Option<u32>,
     /// Whether the first describe misses that refresh (it starts between describe and start).
     starts_after_first_describe: bool,
+    /// Whether the connection of the first accepted start closes without an answer.
+    loses_first_start_answer: bool,
 }
 
 impl RefreshScript {
@@ -66,6 +68,16 @@ impl RefreshScript {
             ending: Ending::Successful,
             already_running: None,
             starts_after_first_describe: false,
+            loses_first_start_answer: false,
+        }
+    }
+
+    /// The same, but the first refresh that starts never answers: its connection closes, as
+    /// when an answer is lost on the way, so the client's retry is refused.
+    pub fn losing_the_first_start_answer(self) -> Self {
+        RefreshScript {
+            loses_first_start_answer: true,
+            ..self
         }
     }
 
@@ -143,6 +155,8 @@ struct Refresh {
     polls: u32,
     ending: Ending,
     cancelled: bool,
+    /// The launch template of the desired configuration, as sent.
+    template: Option<DesiredTemplate>,
     /// Written to the group on success, with the `Authorization` header of the start request
     /// (the emulator reads the region from it), until it has been.
     desired: Option<(DesiredTemplate, String)>,
@@ -183,6 +197,8 @@ struct State {
     starts: Vec<Started>,
     calls: Vec<String>,
     counter: u32,
+    /// Whether the answer to a start has been lost already.
+    lost_a_start_answer: bool,
 }
 
 /// The running double; stops when dropped.
@@ -291,9 +307,21 @@ fn serve(
     let answer = match action {
         Some("StartInstanceRefresh" | "DescribeInstanceRefreshes" | "CancelInstanceRefresh") => {
             let authorization = request.header("authorization").unwrap_or_default();
-            let (answer, succeeded) = answer(&form, authorization, &mut lock(state), script);
+            let (answer, succeeded, lost) = {
+                let mut state = lock(state);
+                let (answer, succeeded) = answer(&form, authorization, &mut state, script);
+                let lost = script.loses_first_start_answer
+                    && !state.lost_a_start_answer
+                    && !state.starts.is_empty();
+                state.lost_a_start_answer |= lost;
+                (answer, succeeded, lost)
+            };
             if let Some((group, (template, authorization))) = succeeded {
                 pin_group(upstream, &group, &template, &authorization);
+            }
+            if lost {
+                // The connection closes unanswered.
+                return Ok(());
             }
             Some(answer)
         }
@@ -481,6 +509,7 @@ fn answer(
             polls,
             ending: Ending::Successful,
             cancelled: false,
+            template: None,
             desired: None,
         });
     }
@@ -536,6 +565,7 @@ fn start(
         polls: script.polls,
         ending: script.ending.clone(),
         cancelled: false,
+        template: desired_template.clone(),
         desired: desired_template
             .clone()
             .map(|t| (t, authorization.to_string())),
@@ -579,8 +609,13 @@ fn describe(
         let reason = reason
             .map(|r| format!("<StatusReason>{}</StatusReason>", escape(&r)))
             .unwrap_or_default();
+        let desired = refresh
+            .template
+            .as_ref()
+            .map(desired_configuration)
+            .unwrap_or_default();
         members.push_str(&format!(
-            "<member><InstanceRefreshId>{}</InstanceRefreshId><AutoScalingGroupName>{}</AutoScalingGroupName><Status>{status}</Status>{reason}<PercentageComplete>{percentage}</PercentageComplete><InstancesToUpdate>{left}</InstancesToUpdate><Strategy>Rolling</Strategy></member>",
+            "<member><InstanceRefreshId>{}</InstanceRefreshId><AutoScalingGroupName>{}</AutoScalingGroupName><Status>{status}</Status>{reason}<PercentageComplete>{percentage}</PercentageComplete><InstancesToUpdate>{left}</InstancesToUpdate><Strategy>Rolling</Strategy>{desired}</member>",
             refresh.id,
             escape(&refresh.group),
         ));
@@ -590,6 +625,22 @@ fn describe(
         &format!("<InstanceRefreshes>{members}</InstanceRefreshes>"),
     );
     (answer, succeeded)
+}
+
+/// A refresh's `DesiredConfiguration` element, as DescribeInstanceRefreshes lists it.
+fn desired_configuration(template: &DesiredTemplate) -> String {
+    let field = |name: &str, value: &Option<String>| {
+        value
+            .as_ref()
+            .map(|v| format!("<{name}>{}</{name}>", escape(v)))
+            .unwrap_or_default()
+    };
+    format!(
+        "<DesiredConfiguration><LaunchTemplate>{}{}{}</LaunchTemplate></DesiredConfiguration>",
+        field("LaunchTemplateId", &template.id),
+        field("LaunchTemplateName", &template.name),
+        field("Version", &template.version),
+    )
 }
 
 /// What Auto Scaling does when a refresh with a desired configuration succeeds: set the group's
