@@ -7,6 +7,7 @@
 //! before changing them, and reports the declared rules after, as discovery will read them.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use aws_sdk_ec2::types::{
     self as ec2, AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, ResourceType,
@@ -758,14 +759,25 @@ async fn reconcile_rules(
     }
 }
 
-/// A group by id; a new group may not be visible at once (eventual consistency).
-async fn read_group(p: &AwsProvider, group_id: &str) -> Result<ec2::SecurityGroup, ProviderError> {
+/// One resource by id; a new one may not be visible at once (eventual consistency).
+async fn read_by_id<T, F, Fut>(kind: Kind, id: &str, describe: F) -> Result<T, ProviderError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Vec<T>, ProviderError>>,
+{
     retry_not_found(VISIBLE_WITHIN, || async {
-        describe_groups(p, Scope::Id(group_id))
+        describe()
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| gone(Kind::SecurityGroup, group_id))
+            .ok_or_else(|| gone(kind, id))
+    })
+    .await
+}
+
+async fn read_group(p: &AwsProvider, group_id: &str) -> Result<ec2::SecurityGroup, ProviderError> {
+    read_by_id(Kind::SecurityGroup, group_id, || {
+        describe_groups(p, Scope::Id(group_id))
     })
     .await
 }
@@ -1132,32 +1144,22 @@ async fn attach_gateway(
     }
 }
 
-/// A gateway by id; a new gateway may not be visible at once (eventual consistency).
 async fn read_gateway(
     p: &AwsProvider,
     gateway_id: &str,
 ) -> Result<ec2::InternetGateway, ProviderError> {
-    retry_not_found(VISIBLE_WITHIN, || async {
+    read_by_id(Kind::InternetGateway, gateway_id, || {
         describe_gateways(p, Scope::Id(gateway_id))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| gone(Kind::InternetGateway, gateway_id))
     })
     .await
 }
 
-/// A route table by id; a new table may not be visible at once (eventual consistency).
 async fn read_route_table(
     p: &AwsProvider,
     table_id: &str,
 ) -> Result<ec2::RouteTable, ProviderError> {
-    retry_not_found(VISIBLE_WITHIN, || async {
+    read_by_id(Kind::RouteTable, table_id, || {
         describe_route_tables(p, Scope::Id(table_id))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| gone(Kind::RouteTable, table_id))
     })
     .await
 }
