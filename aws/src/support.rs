@@ -46,8 +46,10 @@ pub(crate) fn is_not_found(err: &ProviderError) -> bool {
         code.ends_with(".NotFound")
             || code.ends_with("NotFound")
             || code.ends_with("NotFoundFault")
+            // EC2's `InvalidLaunchTemplateName.NotFoundException`, ACM's and SSM's
+            // `ResourceNotFoundException`.
+            || code.ends_with("NotFoundException")
             || code == "NoSuchBucket"
-            || code == "ResourceNotFoundException"
             || code == "ValidationError" && err.to_string().contains("not found")
     })
 }
@@ -249,6 +251,9 @@ mod tests {
         assert!(is_not_found(&api("InvalidVpcID.NotFound")));
         assert!(is_not_found(&api("DBInstanceNotFound")));
         assert!(is_not_found(&api("NoSuchBucket")));
+        assert!(is_not_found(&api(
+            "InvalidLaunchTemplateName.NotFoundException"
+        )));
         assert!(!is_not_found(&api("DependencyViolation")));
     }
 
