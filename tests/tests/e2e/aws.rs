@@ -19,6 +19,7 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub acm: aws_sdk_acm::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
 fn tag<'a>(
@@ -89,6 +90,7 @@ impl Aws {
             s3: aws_sdk_s3::Client::from_conf(s3),
             acm: aws_sdk_acm::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(&config),
         }
     }
 
@@ -521,6 +523,58 @@ impl Aws {
                 .map(|t| (t.key().to_string(), t.value().to_string()))
                 .collect(),
         )
+    }
+
+    /// The ARNs the Resource Groups Tagging API lists as tagged with `stack`, sorted, except
+    /// terminated instances (EC2 keeps listing those for a while; they carry the tags their
+    /// Auto Scaling Group propagated).
+    pub async fn tagged_arns(&self, stack: &str) -> Vec<String> {
+        let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+            .key(STACK_TAG)
+            .values(stack)
+            .build();
+        let mut arns: Vec<String> = self
+            .tagging
+            .get_resources()
+            .tag_filters(filter)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| r.resource_arn().map(str::to_string))
+            .collect();
+        let instances: Vec<String> = arns
+            .iter()
+            .filter_map(|arn| arn.split_once(":instance/").map(|(_, id)| id.to_string()))
+            .collect();
+        if !instances.is_empty() {
+            let described = self
+                .ec2
+                .describe_instances()
+                .set_instance_ids(Some(instances))
+                .send()
+                .await
+                .unwrap();
+            let terminated: Vec<&str> = described
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter(|i| {
+                    i.state().and_then(|s| s.name())
+                        == Some(&aws_sdk_ec2::types::InstanceStateName::Terminated)
+                })
+                .filter_map(|i| i.instance_id())
+                .collect();
+            arns.retain(|arn| {
+                !arn.split_once(":instance/")
+                    .is_some_and(|(_, id)| terminated.contains(&id))
+            });
+        }
+        arns.sort();
+        arns
     }
 
     /// Everything still tagged with `stack`, as `kind id` lines (empty when all is gone).

@@ -1,5 +1,6 @@
 //! Issue #6, item 6: destroy refuses to lose data unless told `--allow-data-loss`; with it,
-//! nothing tagged with the stack remains.
+//! nothing tagged with the stack remains, by per-type describes and by the Resource Groups
+//! Tagging API.
 
 use aws_sdk_s3::primitives::ByteStream;
 use infra_tests::proxy::CountingProxy;
@@ -24,6 +25,11 @@ async fn destroy_refuses_to_lose_data_then_removes_everything_with_the_flag() {
         .send()
         .await
         .unwrap();
+    let tagged = aws.tagged_arns(STACK).await;
+    assert!(
+        tagged.iter().any(|arn| arn.contains(":vpc/")),
+        "the tagging API does not list the stack's VPC: {tagged:?}"
+    );
     let db_identifier = aws.db_instances(STACK).await["db"]
         .db_instance_identifier()
         .unwrap()
@@ -67,6 +73,11 @@ async fn destroy_refuses_to_lose_data_then_removes_everything_with_the_flag() {
         aws.remaining(STACK, &[BUCKET]).await,
         Vec::<String>::new(),
         "resources tagged infra:stack={STACK} survived destroy"
+    );
+    assert_eq!(
+        aws.tagged_arns(STACK).await,
+        Vec::<String>::new(),
+        "the tagging API still lists resources tagged infra:stack={STACK}"
     );
     let snapshots = aws
         .rds
