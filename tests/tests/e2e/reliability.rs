@@ -372,19 +372,39 @@ fn flaky(seed: u64, injected: Arc<Mutex<BTreeMap<&'static str, usize>>>) -> Faul
     })
 }
 
-/// A proxy injecting `flaky(seed)` faults, counted in `injected`.
-fn flaky_proxy(
+/// Run `infra args` through a proxy injecting `flaky(seed)` faults, counted in `injected`.
+/// Whether it succeeded; a failure (past the retry budget) must be a clear error naming what
+/// failed.
+fn under_faults(
     emulator: &Emulator,
     seed: u64,
     injected: &Arc<Mutex<BTreeMap<&'static str, usize>>>,
-) -> CountingProxy {
-    CountingProxy::with_options(
+    args: &[&str],
+) -> bool {
+    let proxy = CountingProxy::with_options(
         upstream(emulator),
         ProxyOptions {
             faults: Some(flaky(seed, Arc::clone(injected))),
             ..ProxyOptions::default()
         },
-    )
+    );
+    let started = std::time::Instant::now();
+    let outcome = infra(&proxy.endpoint(), args);
+    drop(proxy);
+    let command = args[0];
+    println!(
+        "seed {seed}: {command} under faults took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    if !outcome.success() {
+        println!("seed {seed}: the {command} failed:\n{}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains("error: failed to"),
+            "seed {seed}: {}",
+            outcome.output()
+        );
+    }
+    outcome.success()
 }
 
 /// Each seed: an apply of closet under faults, a rerun without if it failed, then a destroy
@@ -395,35 +415,14 @@ async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
     let aws = Aws::connect(&emulator.endpoint()).await;
     let stack = stack_file("closet.rs");
     let injected = Arc::new(Mutex::new(BTreeMap::new()));
-    let (mut first_try, mut destroyed_first_try) = (0, 0);
+    let (mut applied, mut destroyed) = (0, 0);
     let seeds = [11, 23, 37, 41, 59];
     for seed in seeds {
         emulator.reset();
-        let proxy = flaky_proxy(&emulator, seed, &injected);
-        let started = std::time::Instant::now();
-        let applied = infra(
-            &proxy.endpoint(),
-            &["apply", &stack, "--auto-approve", "-v"],
-        );
-        println!(
-            "seed {seed}: apply under faults took {:.1}s",
-            started.elapsed().as_secs_f64()
-        );
-        if applied.success() {
-            first_try += 1;
-        } else {
-            println!("seed {seed}: the apply failed:\n{}", applied.stderr);
-            // Past the retry budget: a clear error naming what failed, nothing half done.
-            assert!(
-                applied.stderr.contains("error: failed to"),
-                "seed {seed}: {}",
-                applied.output()
-            );
-        }
-        drop(proxy);
+        let apply = ["apply", stack.as_str(), "--auto-approve", "-v"];
+        applied += usize::from(under_faults(&emulator, seed, &injected, &apply));
         assert_converges(&emulator, &aws, &format!("faults with seed {seed}")).await;
 
-        let proxy = flaky_proxy(&emulator, seed ^ 0xD0D0, &injected);
         let destroy = [
             "destroy",
             stack.as_str(),
@@ -431,17 +430,9 @@ async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
             "--allow-data-loss",
             "-v",
         ];
-        let destroyed = infra(&proxy.endpoint(), &destroy);
-        drop(proxy);
-        if destroyed.success() {
-            destroyed_first_try += 1;
+        if under_faults(&emulator, seed ^ 0xD0D0, &injected, &destroy) {
+            destroyed += 1;
         } else {
-            println!("seed {seed}: the destroy failed:\n{}", destroyed.stderr);
-            assert!(
-                destroyed.stderr.contains("error: failed to"),
-                "seed {seed}: {}",
-                destroyed.output()
-            );
             infra(&emulator.endpoint(), &destroy[..4]).assert_success();
         }
         let left: BTreeMap<_, _> = inventory(&aws)
@@ -453,11 +444,11 @@ async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
         assert_eq!(lock_holder_id(&aws).await, None, "seed {seed}: lock left");
     }
     println!(
-        "{n} applies and {n} destroys under faults ({:?}): {first_try} applies and {destroyed_first_try} destroys done in one run, all after a rerun, no duplicates, nothing left",
+        "{n} applies and {n} destroys under faults ({:?}): {applied} applies and {destroyed} destroys done in one run, all after a rerun, no duplicates, nothing left",
         injected.lock().unwrap(),
         n = seeds.len()
     );
-    for (what, done) in [("applies", first_try), ("destroys", destroyed_first_try)] {
+    for (what, done) in [("applies", applied), ("destroys", destroyed)] {
         assert!(
             done >= seeds.len() - 1,
             "the retry budget should absorb a fifth of calls failing: only {done} of {} {what} succeeded at once",
