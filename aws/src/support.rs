@@ -152,12 +152,23 @@ where
     }
 }
 
-/// Codes meaning "a resource with that name already exists", across the services used here.
+/// Codes meaning "what must be unique (a name, a subnet's CIDR, a listener's port, a rule's
+/// priority) is taken", for the creates guarded by [`create_once`].
 fn is_name_taken(err: &ProviderError) -> bool {
     error_code(err).is_some_and(|code| {
-        code.contains("AlreadyExists")
-            || code.starts_with("Duplicate")
-            || code.ends_with(".Duplicate")
+        matches!(
+            code,
+            "InvalidSubnet.Conflict"
+                | "InvalidGroup.Duplicate"
+                | "InvalidLaunchTemplateName.AlreadyExistsException"
+                | "DuplicateTargetGroupName"
+                | "DuplicateLoadBalancerName"
+                | "DuplicateListener"
+                | "PriorityInUse"
+                | "AlreadyExists"
+                | "DBInstanceAlreadyExists"
+                | "DBSubnetGroupAlreadyExists"
+        )
     })
 }
 
