@@ -189,13 +189,22 @@ pub(crate) async fn update(
                 .map_err(|e| api_error("autoscaling:AttachLoadBalancerTargetGroups", e))?;
         }
         if !detach.is_empty() {
-            p.asg
+            let detached = p
+                .asg
                 .detach_load_balancer_target_groups()
                 .auto_scaling_group_name(name)
-                .set_target_group_arns(Some(detach))
+                .set_target_group_arns(Some(detach.clone()))
                 .send()
                 .await
-                .map_err(|e| api_error("autoscaling:DetachLoadBalancerTargetGroups", e))?;
+                .map_err(|e| api_error("autoscaling:DetachLoadBalancerTargetGroups", e));
+            if let Err(err) = detached {
+                // A retry after a lost answer is refused (moto: InvalidTarget) when the first
+                // attempt detached them: done if none is attached any more.
+                let now = describe_required(p, name).await?;
+                if now.target_group_arns().iter().any(|a| detach.contains(a)) {
+                    return Err(err);
+                }
+            }
         }
     }
 

@@ -1284,11 +1284,22 @@ pub(crate) async fn update(
                     .map(Some)
             };
             let (described, attrs) = futures::try_join!(health_check, delay)?;
+            // A read right after a write that succeeded: NotFound is eventual consistency.
             let (described, attrs) = match (described, attrs) {
                 (Some(tg), Some(attrs)) => (tg, attrs),
-                (Some(tg), None) => (tg, target_group_attributes(p, arn).await?),
-                (None, Some(attrs)) => (describe_target_group(p, &address, arn).await?, attrs),
-                (None, None) => return read_target_group(p, &address, arn).await,
+                (Some(tg), None) => (
+                    tg,
+                    retry_not_found(VISIBLE_WITHIN, || target_group_attributes(p, arn)).await?,
+                ),
+                (None, Some(attrs)) => (
+                    retry_not_found(VISIBLE_WITHIN, || describe_target_group(p, &address, arn))
+                        .await?,
+                    attrs,
+                ),
+                (None, None) => {
+                    return retry_not_found(VISIBLE_WITHIN, || read_target_group(p, &address, arn))
+                        .await
+                }
             };
             observe_target_group(&address.id, &described, &attrs)
         }
@@ -1337,11 +1348,11 @@ pub(crate) async fn update(
                 // The attributes come with the answer; the rest (subnets, state) is read.
                 let (attrs, described) = futures::try_join!(
                     modify_lb_attributes(p, arn, lb),
-                    describe_load_balancer(p, &address, arn)
+                    retry_not_found(VISIBLE_WITHIN, || describe_load_balancer(p, &address, arn))
                 )?;
                 return observe_load_balancer(&address.id, &described, &attrs);
             }
-            read_load_balancer(p, &address, arn).await
+            retry_not_found(VISIBLE_WITHIN, || read_load_balancer(p, &address, arn)).await
         }
         Resource::Listener(l) => {
             if let Some(err) = not_in_place(&[
@@ -1379,7 +1390,7 @@ pub(crate) async fn update(
                 .map_err(|e| api_error("elasticloadbalancing:ModifyListener", e))?;
             match out.listeners().first() {
                 Some(listener) => observe_listener(&address.id, listener),
-                None => read_listener(p, &address, arn).await,
+                None => retry_not_found(VISIBLE_WITHIN, || read_listener(p, &address, arn)).await,
             }
         }
         Resource::ListenerRule(r) => {
@@ -1421,7 +1432,7 @@ pub(crate) async fn update(
             }
             match latest {
                 Some(rule) => observe_rule(&address.id, &rule_listener(&address, arn)?, &rule),
-                None => read_rule(p, &address, arn).await,
+                None => retry_not_found(VISIBLE_WITHIN, || read_rule(p, &address, arn)).await,
             }
         }
         other => Err(ElbError::WrongKind {
