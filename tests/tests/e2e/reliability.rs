@@ -168,25 +168,24 @@ async fn lock_holder_id(aws: &Aws) -> Option<String> {
     value["id"].as_str().map(str::to_string)
 }
 
-/// After whatever happened before: apply again (releasing a lock a killed run left), then
-/// check that the stack converged: the plan is empty, every kind counts what the stack
-/// declares (no duplicates, nothing missing), and the lock is released.
-async fn assert_converges(emulator: &Emulator, aws: &Aws, trial: &str) {
-    let stack = stack_file("closet.rs");
+/// After whatever happened before: apply `stack` (closet, possibly edited) again, releasing a
+/// lock a killed run left, then check that it converged: the plan is empty, every kind counts
+/// what closet declares (no duplicates, nothing missing), and the lock is released.
+async fn assert_converges(emulator: &Emulator, aws: &Aws, stack: &str, trial: &str) {
     if let Some(id) = lock_holder_id(aws).await {
         infra(
             &emulator.endpoint(),
-            &["force-unlock", &stack, &id, "--auto-approve"],
+            &["force-unlock", stack, &id, "--auto-approve"],
         )
         .assert_success();
     }
-    let rerun = infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]);
+    let rerun = infra(&emulator.endpoint(), &["apply", stack, "--auto-approve"]);
     assert!(
         rerun.success(),
         "{trial}: the rerun failed:\n{}",
         rerun.output()
     );
-    assert_no_changes(&emulator.endpoint(), &stack, trial);
+    assert_no_changes(&emulator.endpoint(), stack, trial);
     assert_eq!(
         inventory(aws).await,
         closet_inventory(),
@@ -269,7 +268,8 @@ async fn crash_trials(emulator: &Emulator, points: &[usize]) {
             seen.load(Ordering::SeqCst)
         );
         drop(proxy);
-        assert_converges(emulator, &aws, &format!("killed at mutating call {point}")).await;
+        let trial = format!("killed at mutating call {point}");
+        assert_converges(emulator, &aws, &stack, &trial).await;
     }
 }
 
@@ -421,7 +421,7 @@ async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
         emulator.reset();
         let apply = ["apply", stack.as_str(), "--auto-approve", "-v"];
         applied += usize::from(under_faults(&emulator, seed, &injected, &apply));
-        assert_converges(&emulator, &aws, &format!("faults with seed {seed}")).await;
+        assert_converges(&emulator, &aws, &stack, &format!("faults with seed {seed}")).await;
 
         let destroy = [
             "destroy",
@@ -455,6 +455,69 @@ async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
             seeds.len()
         );
     }
+}
+
+/// Changes under faults, to the stack and back: the backend target group replaced (new port,
+/// its health check and the security-group rule admitting it), the rule's path, both groups'
+/// deregistration delay and both Auto Scaling Groups' grace period changed in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_under_faults_converge_without_duplicates() {
+    let emulator = Emulator::start();
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let original = stack_file("closet.rs");
+    infra(
+        &emulator.endpoint(),
+        &["apply", &original, "--auto-approve"],
+    )
+    .assert_success();
+    let dir = crate::support::TempDir::new("changes-under-faults");
+    let changed = crate::support::edited_stack(
+        &dir,
+        "closet.rs",
+        &[
+            (
+                "TargetGroup::http(&vpc, 8080)",
+                "TargetGroup::http(&vpc, 8081)",
+            ),
+            (
+                "HealthCheck::http(\"/api/health\").port(8080)",
+                "HealthCheck::http(\"/api/health\").port(8081)",
+            ),
+            (
+                "Rule::tcp(8080).from_group(&alb_sg)",
+                "Rule::tcp(8081).from_group(&alb_sg)",
+            ),
+            (".path(\"/api/*\")", ".path(\"/v2/*\")"),
+            (".deregistration_delay(30)", ".deregistration_delay(45)"),
+            ("HealthCheckType::Elb, 120)", "HealthCheckType::Elb, 180)"),
+        ],
+    );
+    let injected = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut done = 0;
+    let seeds = [13, 29, 43, 61];
+    for (i, seed) in seeds.into_iter().enumerate() {
+        let (stack, port) = if i % 2 == 0 {
+            (&changed, 8081)
+        } else {
+            (&original, 8080)
+        };
+        let apply = ["apply", stack.as_str(), "--auto-approve", "-v"];
+        done += usize::from(under_faults(&emulator, seed, &injected, &apply));
+        let trial = format!("changes with seed {seed}");
+        assert_converges(&emulator, &aws, stack, &trial).await;
+        let backend = &aws.target_groups("closet").await["backend"];
+        assert_eq!(backend.port(), Some(port), "{trial}");
+    }
+    println!(
+        "{} changing applies under faults ({:?}): {done} done in one run, all after a rerun, no duplicates",
+        seeds.len(),
+        injected.lock().unwrap()
+    );
+    assert!(
+        done >= seeds.len() - 1,
+        "the retry budget should absorb a fifth of calls failing: only {done} of {} changing applies succeeded at once",
+        seeds.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,7 +575,7 @@ async fn ctrl_c_finishes_what_runs_starts_nothing_new_and_releases_the_lock() {
         None,
         "the lock is released:\n{all}"
     );
-    assert_converges(&emulator, &aws, "after Ctrl-C").await;
+    assert_converges(&emulator, &aws, &stack, "after Ctrl-C").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -561,7 +624,7 @@ async fn past_the_retry_budget_apply_stops_with_the_error_and_a_rerun_finishes()
     assert_eq!(partial["target group"], 0);
     assert_eq!(partial["auto scaling group"], 0);
     drop(proxy);
-    assert_converges(&emulator, &aws, "after a throttled apply").await;
+    assert_converges(&emulator, &aws, &stack, "after a throttled apply").await;
 }
 
 /// A copy of the stack named `name`, with its own bucket, so it shares nothing with others.
