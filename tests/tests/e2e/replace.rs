@@ -7,6 +7,7 @@ use crate::apply::{applied_closet, forward_target};
 use crate::aws::Aws;
 use crate::support::{
     assert_no_changes, changed_fields, edited_stack, infra, plan_changes, upstream, TempDir,
+    BACKEND_ON_8081,
 };
 
 const STACK: &str = "closet";
@@ -23,24 +24,7 @@ async fn a_replaced_target_group_is_created_and_repointed_before_the_old_one_goe
     // The backend moves to 8081: the group's port (forces replacement), its health check and
     // the security-group rule admitting it. The user data is left alone (no instance refresh).
     let dir = TempDir::new("replace");
-    let stack = edited_stack(
-        &dir,
-        "closet.rs",
-        &[
-            (
-                "TargetGroup::http(&vpc, 8080)",
-                "TargetGroup::http(&vpc, 8081)",
-            ),
-            (
-                "HealthCheck::http(\"/api/health\").port(8080)",
-                "HealthCheck::http(\"/api/health\").port(8081)",
-            ),
-            (
-                "Rule::tcp(8080).from_group(&alb_sg)",
-                "Rule::tcp(8081).from_group(&alb_sg)",
-            ),
-        ],
-    );
+    let stack = edited_stack(&dir, "closet.rs", &BACKEND_ON_8081);
 
     let plan = infra(&emulator.endpoint(), &["plan", &stack, "--json"]);
     plan.assert_success();

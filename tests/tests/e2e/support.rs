@@ -199,6 +199,23 @@ impl Drop for TempDir {
 }
 
 /// A copy of `stacks/NAME` in `dir` with each `(from, to)` replaced; every `from` must occur.
+/// Edits moving closet's backend to port 8081: the target group's port (which forces its
+/// replacement), its health check and the security-group rule admitting it.
+pub const BACKEND_ON_8081: [(&str, &str); 3] = [
+    (
+        "TargetGroup::http(&vpc, 8080)",
+        "TargetGroup::http(&vpc, 8081)",
+    ),
+    (
+        "HealthCheck::http(\"/api/health\").port(8080)",
+        "HealthCheck::http(\"/api/health\").port(8081)",
+    ),
+    (
+        "Rule::tcp(8080).from_group(&alb_sg)",
+        "Rule::tcp(8081).from_group(&alb_sg)",
+    ),
+];
+
 pub fn edited_stack(dir: &TempDir, name: &str, replacements: &[(&str, &str)]) -> String {
     let mut text = std::fs::read_to_string(stack_file(name)).expect("the stack file reads");
     for (from, to) in replacements {
