@@ -461,8 +461,9 @@ fn assert_nearly_all_at_once(done: usize, runs: usize, what: &str) {
 }
 
 /// Changes under faults, to the stack and back: the backend target group replaced (new port,
-/// its health check and the security-group rule admitting it), the rule's path, both groups'
-/// deregistration delay and both Auto Scaling Groups' grace period changed in place.
+/// its health check and the security-group rule admitting it); in place, the rule's path, both
+/// target groups' deregistration delay, both Auto Scaling Groups' grace period, the CPU target
+/// and the database's instance class.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_under_faults_converge_without_duplicates() {
     let emulator = Emulator::start();
@@ -480,6 +481,8 @@ async fn changes_under_faults_converge_without_duplicates() {
             (".path(\"/api/*\")", ".path(\"/v2/*\")"),
             (".deregistration_delay(30)", ".deregistration_delay(45)"),
             ("HealthCheckType::Elb, 120)", "HealthCheckType::Elb, 180)"),
+            (".scale_on_cpu(50.0)", ".scale_on_cpu(60.0)"),
+            ("\"db.t3.micro\"", "\"db.t3.small\""),
         ],
     ]
     .concat();
@@ -488,10 +491,10 @@ async fn changes_under_faults_converge_without_duplicates() {
     let mut done = 0;
     let seeds = [13, 29, 43, 61];
     for (i, seed) in seeds.into_iter().enumerate() {
-        let (stack, port) = if i % 2 == 0 {
-            (&changed, 8081)
+        let (stack, port, class) = if i % 2 == 0 {
+            (&changed, 8081, "db.t3.small")
         } else {
-            (&original, 8080)
+            (&original, 8080, "db.t3.micro")
         };
         let apply = ["apply", stack.as_str(), "--auto-approve", "-v"];
         done += usize::from(under_faults(&emulator, seed, &injected, &apply));
@@ -499,6 +502,8 @@ async fn changes_under_faults_converge_without_duplicates() {
         assert_converges(&emulator, &aws, stack, &trial).await;
         let backend = &aws.target_groups("closet").await["backend"];
         assert_eq!(backend.port(), Some(port), "{trial}");
+        let db = &aws.db_instances("closet").await["db"];
+        assert_eq!(db.db_instance_class(), Some(class), "{trial}");
     }
     println!(
         "{} changing applies under faults ({:?}): {done} done in one run, all after a rerun, no duplicates",
