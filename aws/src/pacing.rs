@@ -8,6 +8,7 @@
 //! reads the service from the signature's credential scope — that works the same against AWS
 //! and against an emulator where every service shares one endpoint.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -155,38 +156,29 @@ pub fn meter(request: &HttpRequest) -> Meter {
     Meter::of(service, action)
 }
 
-/// The buckets of one provider (shared by all its clients).
+/// The buckets of one provider (shared by all its clients), one per metered [`Meter`].
 #[derive(Debug)]
 pub struct Pacer {
-    ec2_describe: TokenBucket,
-    ec2_mutating: TokenBucket,
-    elb: TokenBucket,
-    rds: TokenBucket,
+    buckets: HashMap<Meter, TokenBucket>,
 }
 
 impl Default for Pacer {
     fn default() -> Self {
-        let bucket = |meter: Meter| {
-            let (capacity, per_second) = meter.limit().expect("a metered bucket");
-            TokenBucket::new(capacity, per_second)
-        };
-        Pacer {
-            ec2_describe: bucket(Meter::Ec2Describe),
-            ec2_mutating: bucket(Meter::Ec2Mutating),
-            elb: bucket(Meter::Elb),
-            rds: bucket(Meter::Rds),
-        }
+        let buckets = Meter::METERED
+            .into_iter()
+            .filter_map(|meter| {
+                let (capacity, per_second) = meter.limit()?;
+                Some((meter, TokenBucket::new(capacity, per_second)))
+            })
+            .collect();
+        Pacer { buckets }
     }
 }
 
 impl Pacer {
     pub async fn acquire(&self, meter: Meter) {
-        match meter {
-            Meter::Ec2Describe => self.ec2_describe.acquire().await,
-            Meter::Ec2Mutating => self.ec2_mutating.acquire().await,
-            Meter::Elb => self.elb.acquire().await,
-            Meter::Rds => self.rds.acquire().await,
-            Meter::Unmetered => {}
+        if let Some(bucket) = self.buckets.get(&meter) {
+            bucket.acquire().await;
         }
     }
 }
