@@ -193,29 +193,6 @@ async fn ssm_values(
         .collect())
 }
 
-/// The current value of an SSM parameter naming an AMI.
-async fn parameter_value(
-    p: &AwsProvider,
-    address: &Address,
-    name: &str,
-) -> Result<String, ProviderError> {
-    let out = p
-        .ssm
-        .get_parameter()
-        .name(name)
-        .send()
-        .await
-        .map_err(|e| api_error("ssm:GetParameter", e))?;
-    out.parameter()
-        .and_then(|param| param.value())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            ProviderError::Other(format!(
-                "{address}: image: SSM parameter `{name}` has no value (expected an AMI id such as ami-0abc...)"
-            ))
-        })
-}
-
 /// The AMI an image declaration means right now.
 async fn resolve_image(
     p: &AwsProvider,
@@ -224,7 +201,23 @@ async fn resolve_image(
 ) -> Result<String, ProviderError> {
     match image {
         Image::AmiId(ami) => Ok(ami.clone()),
-        Image::SsmParameter(name) => parameter_value(p, address, name).await,
+        Image::SsmParameter(name) => {
+            let out = p
+                .ssm
+                .get_parameter()
+                .name(name)
+                .send()
+                .await
+                .map_err(|e| api_error("ssm:GetParameter", e))?;
+            out.parameter()
+                .and_then(|param| param.value())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    ProviderError::Other(format!(
+                        "{address}: image: SSM parameter `{name}` has no value (expected an AMI id such as ami-0abc...)"
+                    ))
+                })
+        }
     }
 }
 
