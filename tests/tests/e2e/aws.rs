@@ -546,33 +546,28 @@ impl Aws {
             .into_iter()
             .filter_map(|r| r.resource_arn().map(str::to_string))
             .collect();
-        let instances: Vec<String> = arns
+        let terminated: Vec<String> = self
+            .ec2
+            .describe_instances()
+            .filters(stack_filter(stack))
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("terminated")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .reservations()
             .iter()
-            .filter_map(|arn| arn.split_once(":instance/").map(|(_, id)| id.to_string()))
+            .flat_map(|r| r.instances())
+            .filter_map(|i| i.instance_id().map(str::to_string))
             .collect();
-        if !instances.is_empty() {
-            let described = self
-                .ec2
-                .describe_instances()
-                .set_instance_ids(Some(instances))
-                .send()
-                .await
-                .unwrap();
-            let terminated: Vec<&str> = described
-                .reservations()
-                .iter()
-                .flat_map(|r| r.instances())
-                .filter(|i| {
-                    i.state().and_then(|s| s.name())
-                        == Some(&aws_sdk_ec2::types::InstanceStateName::Terminated)
-                })
-                .filter_map(|i| i.instance_id())
-                .collect();
-            arns.retain(|arn| {
-                !arn.split_once(":instance/")
-                    .is_some_and(|(_, id)| terminated.contains(&id))
-            });
-        }
+        arns.retain(|arn| {
+            !arn.split_once(":instance/")
+                .is_some_and(|(_, id)| terminated.iter().any(|t| t == id))
+        });
         arns.sort();
         arns
     }
