@@ -157,9 +157,9 @@ struct Refresh {
     cancelled: bool,
     /// The launch template of the desired configuration, as sent.
     template: Option<DesiredTemplate>,
-    /// Written to the group on success, with the `Authorization` header of the start request
-    /// (the emulator reads the region from it), until it has been.
-    desired: Option<(DesiredTemplate, String)>,
+    /// The `Authorization` header of the start request, to write `template` to the group with on
+    /// success (the emulator reads the region from it); `None` once written.
+    authorization: Option<String>,
 }
 
 impl Refresh {
@@ -510,7 +510,7 @@ fn answer(
             ending: Ending::Successful,
             cancelled: false,
             template: None,
-            desired: None,
+            authorization: None,
         });
     }
     match action.as_str() {
@@ -566,9 +566,7 @@ fn start(
         ending: script.ending.clone(),
         cancelled: false,
         template: desired_template.clone(),
-        desired: desired_template
-            .clone()
-            .map(|t| (t, authorization.to_string())),
+        authorization: Some(authorization.to_string()),
     });
     state.starts.push(Started {
         group,
@@ -602,8 +600,10 @@ fn describe(
         }
         let (status, reason, percentage, left) = refresh.observe();
         if status == "Successful" {
-            if let Some(desired) = refresh.desired.take() {
-                succeeded = Some((refresh.group.clone(), desired));
+            if let (Some(template), Some(authorization)) =
+                (&refresh.template, refresh.authorization.take())
+            {
+                succeeded = Some((refresh.group.clone(), (template.clone(), authorization)));
             }
         }
         let reason = reason
