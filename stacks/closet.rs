@@ -9,8 +9,13 @@ use infra_core::prelude::*;
 const DOMAIN: &str = "closet.example.com";
 
 /// User data for an app tier: Docker, a 2 GB swap file (1 GB instances run out of memory while
-/// pulling images), then the app's container on `port`.
-fn app_user_data(image: &str, port: u16) -> String {
+/// pulling images), then the app's container on `port` with `env` (`-e NAME=value` each; a
+/// value may be a `${NAME}` placeholder, filled from the stack's resources).
+fn app_user_data(image: &str, port: u16, env: &[(&str, &str)]) -> String {
+    let env: String = env
+        .iter()
+        .map(|(name, value)| format!("-e {name}={value} "))
+        .collect();
     format!(
         r#"#!/bin/bash
 set -euo pipefail
@@ -23,7 +28,7 @@ if [ ! -f /swapfile ]; then
   swapon /swapfile
   echo '/swapfile swap swap defaults 0 0' >> /etc/fstab
 fi
-docker run -d --restart unless-stopped --name app -p {port}:{port} {image}
+docker run -d --restart unless-stopped --name app {env}-p {port}:{port} {image}
 "#
     )
 }
@@ -100,18 +105,48 @@ pub fn stack() -> Stack {
             .forward(&backend),
     );
 
+    // Data: a private, encrypted MySQL reachable only from the API tier, and an uploads bucket.
+    let db_subnets = s.add(
+        "db",
+        DbSubnetGroup::new("closet database subnets", &[&public_a, &public_c]),
+    );
+    let db = s.add(
+        "db",
+        DbInstance::mysql("8.0", "db.t3.micro", &db_subnets)
+            .db_name("closet")
+            .security_group(&db_sg),
+    );
+    let uploads = s.add("uploads", Bucket::new("closet-uploads-apne2"));
+
     // App tiers: Amazon Linux 2023 on t3.micro, rolled out through their Auto Scaling Groups.
+    // The API's container is told where the database, its password and the uploads are: the
+    // values are filled in at apply time, and a change of them rolls out a new version.
+    let api_url = format!("https://{DOMAIN}/api");
     let web_lt = s.add(
         "web",
         LaunchTemplate::new(Image::amazon_linux_2023(), "t3.micro")
             .security_group(&web_sg)
-            .user_data(app_user_data("ghcr.io/closet/web:latest", 3000)),
+            .user_data(app_user_data(
+                "ghcr.io/closet/web:latest",
+                3000,
+                &[("API_URL", &api_url)],
+            )),
     );
+    let api_env = [
+        ("DB_HOST", "${DB_HOST}"),
+        ("DB_SECRET_ARN", "${DB_SECRET_ARN}"),
+        ("UPLOADS_BUCKET", "${UPLOADS_BUCKET}"),
+    ];
     let api_lt = s.add(
         "api",
         LaunchTemplate::new(Image::amazon_linux_2023(), "t3.micro")
             .security_group(&api_sg)
-            .user_data(app_user_data("ghcr.io/closet/api:latest", 8080)),
+            .user_data(
+                UserData::template(app_user_data("ghcr.io/closet/api:latest", 8080, &api_env))
+                    .var("DB_HOST", db.endpoint())
+                    .var("DB_SECRET_ARN", db.master_user_secret_arn())
+                    .var("UPLOADS_BUCKET", uploads.bucket_name()),
+            ),
     );
     s.add(
         "web",
@@ -126,19 +161,6 @@ pub fn stack() -> Stack {
             .health_check(HealthCheckType::Elb, 120)
             .scale_on_cpu(50.0),
     );
-
-    // Data: a private, encrypted MySQL reachable only from the API tier, and an uploads bucket.
-    let db_subnets = s.add(
-        "db",
-        DbSubnetGroup::new("closet database subnets", &[&public_a, &public_c]),
-    );
-    let db = s.add(
-        "db",
-        DbInstance::mysql("8.0", "db.t3.micro", &db_subnets)
-            .db_name("closet")
-            .security_group(&db_sg),
-    );
-    let uploads = s.add("uploads", Bucket::new("closet-uploads-apne2"));
 
     s.output("alb_dns_name", alb.dns_name());
     s.output("db_endpoint", db.endpoint());

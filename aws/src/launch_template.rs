@@ -280,6 +280,8 @@ fn observe(id: String, found: &Found, ssm: &HashMap<String, String>) -> Observed
             .map(|t| t.as_str().to_string())
             .unwrap_or_default(),
         user_data,
+        // AWS holds the filled text; the placeholders are the stack's.
+        user_data_vars: Default::default(),
         security_groups,
         metadata_options,
         key_name: data.and_then(|d| d.key_name()).map(str::to_string),

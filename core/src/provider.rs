@@ -83,10 +83,17 @@ impl Resolved {
 
     /// An attribute of an existing resource.
     pub fn attribute(&self, address: &Address, name: &str) -> Result<&str, ProviderError> {
-        self.get(address)
-            .and_then(|o| o.attributes.get(name))
+        let observed = self
+            .get(address)
+            .ok_or_else(|| ProviderError::Unresolved(address.clone()))?;
+        observed
+            .attributes
+            .get(name)
             .map(String::as_str)
-            .ok_or_else(|| ProviderError::Unresolved(address.clone()))
+            .ok_or_else(|| ProviderError::NoAttribute {
+                address: address.clone(),
+                attribute: name.to_string(),
+            })
     }
 
     /// The logical id of the owned resource with this physical id, if any.
@@ -164,6 +171,8 @@ pub enum ProviderError {
     Timeout { what: String, seconds: u64 },
     #[error("{0} does not exist yet, so nothing can refer to it")]
     Unresolved(Address),
+    #[error("{address} exists but reports no `{attribute}`")]
+    NoAttribute { address: Address, attribute: String },
     /// Anything else (a file that cannot be read, an unexpected response).
     #[error("{0}")]
     Other(String),

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Bucket, Certificate, DbInstance, Declared, LoadBalancer, Resource, Vpc};
+use crate::model::{
+    Bucket, Certificate, DbInstance, Declared, LoadBalancer, Resource, TargetGroup, Vpc,
+};
 use crate::refs::{Address, Ref, ResourceKind};
 
 /// Version of the stack JSON schema that [`Stack::to_json`] writes and [`Stack::from_json`] reads.
@@ -43,11 +45,43 @@ pub enum LintSetting {
     Deny,
 }
 
-/// A named output: an attribute of a resource, known once it exists.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An attribute of one of the stack's resources, known once it exists: a stack output, or a
+/// value filled into another resource's settings ([`crate::model::UserData::var`]).
+///
+/// Made only by the typed accessors of [`Ref`] (`db.endpoint()`, `bucket.bucket_name()`...), so
+/// an attribute a resource type does not have does not compile.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Output {
-    pub resource: Address,
-    pub attribute: String,
+    resource: Address,
+    attribute: String,
+}
+
+impl Output {
+    pub(crate) fn new(resource: Address, attribute: impl Into<String>) -> Self {
+        Output {
+            resource,
+            attribute: attribute.into(),
+        }
+    }
+
+    /// The resource whose attribute this is.
+    pub fn resource(&self) -> &Address {
+        &self.resource
+    }
+
+    /// The attribute's name (see [`attributes`]).
+    pub fn attribute(&self) -> &str {
+        &self.attribute
+    }
+}
+
+// No `Display`: `format!("DB_HOST={}", db.endpoint())` must not compile into the text
+// `rds_db_instance.db.endpoint`; values go in through `UserData::var`.
+impl Output {
+    /// `rds_db_instance.db.endpoint`, for messages and plans.
+    pub fn reference(&self) -> String {
+        format!("{}.{}", self.resource, self.attribute)
+    }
 }
 
 /// Errors reading a stack's JSON.
@@ -145,12 +179,8 @@ impl Stack {
 }
 
 impl<T: ResourceKind> Ref<T> {
-    /// Any attribute the provider reports for this resource (`id`, `arn`, ...).
-    pub fn attribute(&self, name: impl Into<String>) -> Output {
-        Output {
-            resource: self.address(),
-            attribute: name.into(),
-        }
+    fn attribute(&self, name: &str) -> Output {
+        Output::new(self.address(), name)
     }
 
     /// The AWS identifier (VPC id, ARN, bucket name...).
@@ -169,6 +199,16 @@ impl Ref<LoadBalancer> {
     pub fn dns_name(&self) -> Output {
         self.attribute(attributes::DNS_NAME)
     }
+
+    pub fn arn(&self) -> Output {
+        self.physical_id()
+    }
+}
+
+impl Ref<TargetGroup> {
+    pub fn arn(&self) -> Output {
+        self.physical_id()
+    }
 }
 
 impl Ref<DbInstance> {
@@ -176,7 +216,16 @@ impl Ref<DbInstance> {
         self.attribute(attributes::ENDPOINT)
     }
 
-    /// ARN of the Secrets Manager secret holding the AWS-managed master password.
+    pub fn port(&self) -> Output {
+        self.attribute(attributes::PORT)
+    }
+
+    pub fn arn(&self) -> Output {
+        self.attribute(attributes::ARN)
+    }
+
+    /// ARN of the Secrets Manager secret holding the AWS-managed master password
+    /// ([`crate::model::MasterPassword::Managed`], the default).
     pub fn master_user_secret_arn(&self) -> Output {
         self.attribute(attributes::MASTER_USER_SECRET_ARN)
     }
@@ -185,6 +234,10 @@ impl Ref<DbInstance> {
 impl Ref<Bucket> {
     pub fn bucket_name(&self) -> Output {
         self.physical_id()
+    }
+
+    pub fn arn(&self) -> Output {
+        self.attribute(attributes::ARN)
     }
 }
 
@@ -214,4 +267,49 @@ pub mod attributes {
     pub const LATEST_VERSION: &str = "latest_version";
     /// Auto Scaling Groups: the launch-template version number the group is pinned to.
     pub const LAUNCH_TEMPLATE_VERSION: &str = "launch_template_version";
+
+    use crate::model::{Bucket, DbInstance, MasterPassword, Resource};
+
+    /// An attribute the declaration alone fixes, known before the resource exists: a bucket's
+    /// name, a database's chosen identifier.
+    pub fn declared(resource: &Resource, attribute: &str) -> Option<String> {
+        match (resource, attribute) {
+            (Resource::Bucket(Bucket { name, .. }), ID) => Some(name.clone()),
+            (
+                Resource::DbInstance(DbInstance {
+                    identifier: Some(identifier),
+                    ..
+                }),
+                ID,
+            ) => Some(identifier.clone()),
+            _ => None,
+        }
+    }
+
+    /// The attributes a declared resource has once it exists, for the values it can give.
+    pub fn provided(resource: &Resource) -> Vec<&'static str> {
+        let mut names = vec![ID];
+        names.extend_from_slice(match resource {
+            Resource::Vpc(_)
+            | Resource::Subnet(_)
+            | Resource::InternetGateway(_)
+            | Resource::RouteTable(_)
+            | Resource::SecurityGroup(_) => &[],
+            Resource::Certificate(_) => &[ARN, STATUS, VALIDATION_RECORDS],
+            Resource::LoadBalancer(_) => &[ARN, DNS_NAME, STATUS],
+            Resource::LaunchTemplate(_) => &[LATEST_VERSION],
+            Resource::DbInstance(DbInstance {
+                master_password: MasterPassword::Managed,
+                ..
+            }) => &[ARN, ENDPOINT, PORT, MASTER_USER_SECRET_ARN],
+            Resource::DbInstance(_) => &[ARN, ENDPOINT, PORT],
+            Resource::TargetGroup(_)
+            | Resource::Listener(_)
+            | Resource::ListenerRule(_)
+            | Resource::AutoScalingGroup(_)
+            | Resource::DbSubnetGroup(_)
+            | Resource::Bucket(_) => &[ARN],
+        });
+        names
+    }
 }

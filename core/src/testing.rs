@@ -146,13 +146,26 @@ impl FakeProvider {
                 let Some(declared) = stack.get(&address) else {
                     continue;
                 };
-                let links = declared
+                // As apply does: placeholders filled from what exists.
+                let resource = declared.resource.filled(|value| {
+                    by_address
+                        .get(value.resource())
+                        .and_then(|id| state.resources.get(id))
+                        .and_then(|entry| entry.observed.attributes.get(value.attribute()))
+                        .cloned()
+                        .unwrap_or_default()
+                });
+                let filled = Declared {
+                    id: declared.id.clone(),
+                    resource,
+                };
+                let links = filled
                     .resource
                     .references()
                     .into_iter()
                     .filter_map(|a| by_address.get(&a).map(|p| (a, p.clone())))
                     .collect();
-                let observed = state.make(declared, links);
+                let observed = state.make(&filled, links);
                 by_address.insert(address, observed.physical_id.clone());
             }
         }

@@ -204,6 +204,28 @@ fn declared_for<'s>(
         .collect()
 }
 
+/// The declared resource with its placeholders filled from what exists now: everything it refers
+/// to is done before its step starts.
+fn filled(declared: &Declared, resolved: &Resolved) -> Result<Declared, ProviderError> {
+    let mut missing = None;
+    let resource = declared.resource.filled(|value| {
+        match resolved.attribute(value.resource(), value.attribute()) {
+            Ok(v) => v.to_string(),
+            Err(err) => {
+                missing.get_or_insert(err);
+                String::new()
+            }
+        }
+    });
+    match missing {
+        Some(err) => Err(err),
+        None => Ok(Declared {
+            id: declared.id.clone(),
+            resource,
+        }),
+    }
+}
+
 async fn run_step(
     provider: &dyn Provider,
     ctx: &Context<'_>,
@@ -220,7 +242,8 @@ async fn run_step(
             Ok(None)
         }
         StepKind::Put => {
-            let desired = desired.expect("a create or update step has a declared resource");
+            let declared = desired.expect("a create or update step has a declared resource");
+            let desired = &filled(declared, ctx.resolved)?;
             let observed = match (change.action, &change.prior) {
                 (Action::Update, Some(prior)) => {
                     let changed: Vec<String> =

@@ -235,6 +235,25 @@ pub fn diff(desired: &Resource, observed: &Resource) -> Vec<FieldChange> {
     out
 }
 
+/// Every top-level setting of a resource to be created, as changes from nothing (the serde tag
+/// `type` is the address's, not a setting). Secret values never reach the result.
+pub fn settings(resource: &Resource) -> Vec<FieldChange> {
+    let kind = resource.kind();
+    let mut r = resource.clone();
+    redact_resource(&mut r);
+    to_object(&r)
+        .into_iter()
+        .filter(|(key, value)| key != "type" && !value.is_null())
+        .map(|(key, after)| FieldChange {
+            forces_replacement: false,
+            sensitive: is_sensitive(kind, &key),
+            field: key,
+            before: Value::Null,
+            after,
+        })
+        .collect()
+}
+
 /// The top-level field of `resource` through which it refers to each address.
 pub fn reference_fields(resource: &Resource) -> Vec<(&'static str, Address)> {
     use crate::model::{ListenerAction, Peer};

@@ -171,8 +171,8 @@ pub fn outputs(stack: &Stack, state: &[Observed]) -> BTreeMap<String, Option<Str
         .map(|(name, output)| {
             let value = state
                 .iter()
-                .find(|o| o.address == output.resource)
-                .and_then(|o| o.attributes.get(&output.attribute))
+                .find(|o| &o.address == output.resource())
+                .and_then(|o| o.attributes.get(output.attribute()))
                 .cloned();
             (name.clone(), value)
         })

@@ -80,7 +80,8 @@ pub struct FieldChange {
 pub struct Change {
     pub address: Address,
     pub action: Action,
-    /// Only the changed fields; empty for no-op, create and delete.
+    /// The changed fields: for a create, every setting of the new resource; empty for no-op and
+    /// delete.
     pub fields: Vec<FieldChange>,
     /// The declared resource, secrets redacted. `None` for a delete.
     pub desired: Option<Declared>,

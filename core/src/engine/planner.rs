@@ -15,7 +15,7 @@ use super::{EngineError, PlanOptions, ALLOW_DATA_LOSS_FLAG};
 use crate::model::{Certificate, Declared, FinalSnapshot, Resource};
 use crate::provider::{DeleteOptions, Observed, Provider};
 use crate::refs::{Address, Kind};
-use crate::stack::{attributes, Stack};
+use crate::stack::{attributes, Output, Stack};
 
 /// Validate the stack, discover what it owns, and plan the changes that reconcile the two (or,
 /// in [`PlanMode::Destroy`], delete everything it owns).
@@ -153,11 +153,14 @@ fn plan_declared(
     duplicated: &HashSet<Address>,
 ) -> Change {
     let desired = redact(declared);
+    let filled = desired
+        .resource
+        .filled(|value| known_value(value, planned, index));
     let Some(mut prior) = prior else {
         return Change {
             address: declared.address(),
             action: Action::Create,
-            fields: Vec::new(),
+            fields: diff::settings(&filled),
             desired: Some(desired),
             prior: None,
             replace_mode: None,
@@ -166,7 +169,7 @@ fn plan_declared(
         };
     };
     diff::redact_resource(&mut prior.resource);
-    let mut fields = diff::diff(&desired.resource, &prior.resource);
+    let mut fields = diff::diff(&filled, &prior.resource);
     let mut reason = fields
         .iter()
         .find(|f| f.forces_replacement)
@@ -253,6 +256,25 @@ fn plan_declared(
         reason,
         delete_options: None,
     }
+}
+
+/// What the plan knows of another resource's attribute: what its declaration fixes (a bucket's
+/// name), its value when the resource exists and keeps its id, else a marker naming it.
+fn known_value(value: &Output, planned: &[Change], index: &HashMap<Address, usize>) -> String {
+    let change = index.get(value.resource()).map(|&i| &planned[i]);
+    let declared = change
+        .and_then(|c| c.desired.as_ref())
+        .and_then(|d| attributes::declared(&d.resource, value.attribute()));
+    let existing = || {
+        change
+            .filter(|c| !matches!(c.action, Action::Create | Action::Replace))
+            .and_then(|c| c.prior.as_ref())
+            .and_then(|prior| prior.attributes.get(value.attribute()))
+            .cloned()
+    };
+    declared
+        .or_else(existing)
+        .unwrap_or_else(|| format!("(known after apply: {})", value.reference()))
 }
 
 /// An Auto Scaling Group rolling its instances onto a new version of its launch template: why,

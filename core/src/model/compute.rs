@@ -1,10 +1,14 @@
 //! Launch templates and Auto Scaling Groups.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::elb::TargetGroup;
 use super::network::{SecurityGroup, Subnet};
+use super::template::UserData;
 use crate::refs::{Kind, Ref, ResourceKind};
+use crate::stack::Output;
 
 /// The machine image of a launch template.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,9 +59,14 @@ impl Default for MetadataOptions {
 pub struct LaunchTemplate {
     pub image: Image,
     pub instance_type: String,
-    /// User data as plain text (a shell script or cloud-init); encoded by the provider.
+    /// User data as plain text (a shell script or cloud-init); encoded by the provider. With
+    /// `user_data_vars`, a template: see [`UserData`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,
+    /// The `${NAME}` placeholders of `user_data` filled at apply time, each with an attribute
+    /// of another resource of the stack.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub user_data_vars: BTreeMap<String, Output>,
     pub security_groups: Vec<Ref<SecurityGroup>>,
     pub metadata_options: MetadataOptions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +81,7 @@ impl LaunchTemplate {
             image,
             instance_type: instance_type.into(),
             user_data: None,
+            user_data_vars: BTreeMap::new(),
             security_groups: Vec::new(),
             metadata_options: MetadataOptions::default(),
             key_name: None,
@@ -79,8 +89,12 @@ impl LaunchTemplate {
         }
     }
 
-    pub fn user_data(mut self, script: impl Into<String>) -> Self {
-        self.user_data = Some(script.into());
+    /// The instances' user data: a string, or a [`UserData::template`] filled with other
+    /// resources' attributes.
+    pub fn user_data(mut self, script: impl Into<UserData>) -> Self {
+        let UserData { text, vars } = script.into();
+        self.user_data = Some(text);
+        self.user_data_vars = vars;
         self
     }
 

@@ -5,11 +5,13 @@ mod compute;
 mod data;
 mod elb;
 mod network;
+mod template;
 
 pub use compute::*;
 pub use data::*;
 pub use elb::*;
 pub use network::*;
+pub use template::{is_var_name, placeholders, render, UserData};
 
 use serde::{Deserialize, Serialize};
 
@@ -138,7 +140,12 @@ impl Resource {
                     push(target_group.address());
                 }
             }
-            Resource::LaunchTemplate(t) => t.security_groups.iter().for_each(|s| push(s.address())),
+            Resource::LaunchTemplate(t) => {
+                t.security_groups.iter().for_each(|s| push(s.address()));
+                t.user_data_vars
+                    .values()
+                    .for_each(|v| push(v.resource().clone()));
+            }
             Resource::AutoScalingGroup(g) => {
                 push(g.launch_template.address());
                 g.subnets.iter().for_each(|s| push(s.address()));

@@ -48,6 +48,11 @@ impl<'a> Index<'a> {
         launch_template: LaunchTemplate,
     );
 
+    /// The first declaration at `address`.
+    pub fn get(&self, address: &Address) -> Option<&'a Resource> {
+        self.by_address.get(address).copied()
+    }
+
     pub fn contains(&self, address: &Address) -> bool {
         self.by_address.contains_key(address)
     }
@@ -185,7 +190,12 @@ pub(crate) fn references_with_fields(resource: &Resource) -> Vec<(String, Addres
             out.push(("listener".into(), r.listener.address()));
             action(&mut out, "action", &r.action);
         }
-        Resource::LaunchTemplate(t) => each(&mut out, "security_groups", &t.security_groups),
+        Resource::LaunchTemplate(t) => {
+            each(&mut out, "security_groups", &t.security_groups);
+            for (name, value) in &t.user_data_vars {
+                out.push((format!("user_data_vars.{name}"), value.resource().clone()));
+            }
+        }
         Resource::AutoScalingGroup(g) => {
             out.push(("launch_template".into(), g.launch_template.address()));
             each(&mut out, "subnets", &g.subnets);

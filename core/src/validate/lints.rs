@@ -468,7 +468,10 @@ pub(crate) fn find_secret(text: &str) -> Option<(usize, String)> {
                 inline
             };
             let value = value.trim_matches(|c: char| c == '"' || c == '\'' || c == ';');
-            let indirect = value.is_empty() || value.starts_with(['$', '`', '<', '{', '(']);
+            // An ARN names where a secret is kept (Secrets Manager, SSM), not the secret.
+            let indirect = value.is_empty()
+                || value.starts_with(['$', '`', '<', '{', '('])
+                || value.starts_with("arn:");
             if !indirect {
                 return Some((line_no, format!("`{}` set to a literal", &token[..pos])));
             }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::model::*;
 use crate::refs::{Address, Ref};
 use crate::secret::Sensitive;
-use crate::stack::{LintSetting, Stack};
+use crate::stack::{attributes, LintSetting, Stack};
 
 use super::cidr::{Cidr, Family};
 use super::index::{references_with_fields, Index};
@@ -182,7 +182,7 @@ fn stack_level(stack: &Stack, index: &Index<'_>, out: &mut Vec<Diagnostic>) {
     cycles(index, out);
 
     for (name, output) in &stack.outputs {
-        if !index.contains(&output.resource) {
+        if !index.contains(output.resource()) {
             out.push(
                 Diagnostic::error(
                     "E0906",
@@ -190,7 +190,7 @@ fn stack_level(stack: &Stack, index: &Index<'_>, out: &mut Vec<Diagnostic>) {
                     Some(&format!("outputs.{name}")),
                     format!(
                         "output `{name}` names `{}`, which is not declared",
-                        output.resource
+                        output.resource()
                     ),
                 )
                 .with_help("name a resource declared in the stack"),
@@ -884,6 +884,7 @@ fn launch_template(index: &Index<'_>, a: &Address, t: &LaunchTemplate, out: &mut
             );
         }
     }
+    user_data_vars(index, a, t, out);
     let hop = t.metadata_options.http_put_response_hop_limit;
     if !(1..=64).contains(&hop) {
         out.push(
@@ -933,6 +934,61 @@ fn launch_template(index: &Index<'_>, a: &Address, t: &LaunchTemplate, out: &mut
             )
             .with_help("an instance's security groups must share its VPC"),
         );
+    }
+}
+
+/// The values filling user data's `${NAME}` placeholders: a valid name that the text uses, and
+/// an attribute the named resource has (a stack read from JSON can name any).
+fn user_data_vars(index: &Index<'_>, a: &Address, t: &LaunchTemplate, out: &mut Vec<Diagnostic>) {
+    let used = placeholders(t.user_data.as_deref().unwrap_or_default());
+    for (name, value) in &t.user_data_vars {
+        let field = format!("user_data_vars.{name}");
+        if !is_var_name(name) {
+            out.push(
+                error(
+                    "E0409",
+                    a,
+                    &field,
+                    format!("`{name}` is not a placeholder name"),
+                )
+                .with_help("use letters, digits and `_`, starting with a letter or `_`"),
+            );
+        } else if !used.contains(&name.as_str()) {
+            out.push(
+                error(
+                    "E0409",
+                    a,
+                    &field,
+                    format!("`${{{name}}}` does not appear in user_data"),
+                )
+                .with_help(format!(
+                    "write `${{{name}}}` where the value goes, or drop the var"
+                )),
+            );
+        }
+        let Some(source) = index.get(value.resource()) else {
+            continue; // E0904
+        };
+        let provided = attributes::provided(source);
+        if !provided.contains(&value.attribute()) {
+            out.push(
+                error(
+                    "E0409",
+                    a,
+                    &field,
+                    format!(
+                        "`{}` has no attribute `{}`",
+                        value.resource(),
+                        value.attribute()
+                    ),
+                )
+                .with_help(format!(
+                    "{} has: {}",
+                    value.resource(),
+                    provided.join(", ")
+                )),
+            );
+        }
     }
 }
 

@@ -312,6 +312,21 @@ cases! {
     e0406_instance_type: "E0406",
         fires |s| { edit!(s, LaunchTemplate, "web", |t| t.instance_type = "micro".into()) },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.instance_type = "m7g.2xlarge".into()) };
+    e0409_unused_var: "E0409",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| t.user_data_vars.insert("DB_HOST".into(), Ref::<DbInstance>::from_id("db").endpoint())) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| { t.user_data = Some("H=${DB_HOST} ${HOME}".into()); t.user_data_vars.insert("DB_HOST".into(), Ref::<DbInstance>::from_id("db").endpoint()) }) };
+    e0409_var_name: "E0409",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| { t.user_data = Some("H=${DB-HOST}".into()); t.user_data_vars.insert("DB-HOST".into(), Ref::<DbInstance>::from_id("db").endpoint()) }) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| { t.user_data = Some("H=${_db_host1}".into()); t.user_data_vars.insert("_db_host1".into(), Ref::<DbInstance>::from_id("db").endpoint()) }) };
+    e0409_attribute: "E0409",
+        fires |s| {
+            edit!(s, DbInstance, "db", |d| d.master_password = MasterPassword::FromEnv("DB_PASSWORD".into()));
+            edit!(s, LaunchTemplate, "web", |t| { t.user_data = Some("S=${S}".into()); t.user_data_vars.insert("S".into(), Ref::<DbInstance>::from_id("db").master_user_secret_arn()) })
+        },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| { t.user_data = Some("S=${S}".into()); t.user_data_vars.insert("S".into(), Ref::<DbInstance>::from_id("db").master_user_secret_arn()) }) };
+    e0904_var_source: "E0904",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| { t.user_data = Some("B=${B}".into()); t.user_data_vars.insert("B".into(), Ref::<Bucket>::from_id("nope").bucket_name()) }) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| { t.user_data = Some("B=${B}".into()); t.user_data_vars.insert("B".into(), Ref::<Bucket>::from_id("uploads").bucket_name()) }) };
     e0407_instance_refresh: "E0407",
         fires |s| { edit!(s, AutoScalingGroup, "web", |g| g.instance_refresh.max_healthy_percentage = 201) },
         quiet |s| { edit!(s, AutoScalingGroup, "web", |g| g.instance_refresh.min_healthy_percentage = 0) };
@@ -443,6 +458,9 @@ cases! {
     ec2_003_access_key: "INFRA-EC2-003",
         fires |s| { edit!(s, LaunchTemplate, "web", |t| t.user_data = Some("aws configure set aws_access_key_id AKIAIOSFODNN7EXAMPLE\n".into())) },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.user_data = Some("docker run -p 3000:3000 -e PASSWORD_FILE=$SECRET_PATH app\n".into())) };
+    ec2_003_arn_and_placeholder: "INFRA-EC2-003",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| t.user_data = Some("docker run -e DB_SECRET=s3cr3t-value app\n".into())) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.user_data = Some("docker run -e DB_SECRET_ARN=arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:rds!db-1 -e DB_SECRET=${DB_SECRET_ARN} app\n".into())) };
     rds_001_public: "INFRA-RDS-001",
         fires |s| { edit!(s, DbInstance, "db", |d| d.publicly_accessible = true) },
         quiet |s| { edit!(s, DbInstance, "db", |d| d.multi_az = true) };

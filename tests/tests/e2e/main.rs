@@ -15,3 +15,4 @@ mod replace;
 mod secrets;
 mod single;
 mod support;
+mod wiring;
