@@ -118,6 +118,9 @@ pub trait LoadReporter {
     /// The compiler's diagnostics for the user's file (warnings on success, errors on failure),
     /// with the generated project's noise removed.
     fn compiler_output(&self, _text: &str) {}
+    /// What the stack program wrote on stderr (`eprintln!` in `stack()`) when it succeeded; a
+    /// failure carries it in [`LoadError::Run`] instead.
+    fn program_stderr(&self, _path: &Path, _text: &str) {}
 }
 
 /// A [`LoadReporter`] that drops everything.
@@ -191,7 +194,7 @@ impl Loader {
             Some("rs") => {
                 let bytes = read(path)?;
                 let binary = self.compiled(path, &bytes, reporter)?;
-                self.run(path, &binary)
+                self.run(path, &binary, reporter)
             }
             _ => Err(LoadError::Extension {
                 path: path.to_path_buf(),
@@ -340,7 +343,12 @@ impl Loader {
     }
 
     /// Run the program: the stack's JSON on stdout.
-    fn run(&self, path: &Path, binary: &Path) -> Result<Stack, LoadError> {
+    fn run(
+        &self,
+        path: &Path,
+        binary: &Path,
+        reporter: &dyn LoadReporter,
+    ) -> Result<Stack, LoadError> {
         let output = Command::new(binary)
             .output()
             .map_err(|source| LoadError::Spawn {
@@ -354,6 +362,9 @@ impl Loader {
                 status: output.status.to_string(),
                 stderr: stderr.into_owned(),
             });
+        }
+        if !stderr.trim().is_empty() {
+            reporter.program_stderr(path, &stderr);
         }
         Stack::from_json(&String::from_utf8_lossy(&output.stdout)).map_err(|source| {
             LoadError::Output {
