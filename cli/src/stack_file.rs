@@ -18,15 +18,19 @@
 //! dep-info) are listed in `SOURCE.inputs`, and KEY hashes SOURCE with each listed file's path
 //! and content. A later run reads the list, hashes those files and runs `bin/KEY` when it
 //! exists, without invoking cargo at all; an edit to any of them makes a new KEY, so a build.
+//!
+//! `--var KEY=VALUE` values ([`Var`]) reach the program at run time as `INFRA_VAR_KEY`
+//! environment variables ([`Stack::var`]), so they never change what is compiled.
 
 use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use infra_core::stack::StackJsonError;
+use infra_core::stack::{StackJsonError, VAR_ENV_PREFIX};
 use infra_core::Stack;
 use sha2::{Digest, Sha256};
 
@@ -96,6 +100,52 @@ pub enum LoadError {
         #[source]
         source: StackJsonError,
     },
+    #[error(
+        "`--var` does not apply to `{}`: a `.json` stack was evaluated when `infra synth` wrote it; pass the `.rs` stack file with `--var` instead",
+        path.display()
+    )]
+    VarsOnJson { path: PathBuf },
+}
+
+/// One `--var KEY=VALUE`: read by the stack file with `Stack::var("KEY")`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Var {
+    pub key: String,
+    pub value: String,
+}
+
+/// A `--var` that is not `KEY=VALUE` with a valid key.
+#[derive(Debug, thiserror::Error)]
+pub enum VarError {
+    #[error("expected KEY=VALUE, found `{text}`")]
+    NoEquals { text: String },
+    #[error("`{key}` is not a valid variable name: use ASCII letters, digits and `_`, not starting with a digit (`[A-Za-z_][A-Za-z0-9_]*`)")]
+    Key { key: String },
+}
+
+impl FromStr for Var {
+    type Err = VarError;
+
+    /// `KEY=VALUE`, split at the first `=`; the value may be empty or hold more `=`.
+    fn from_str(text: &str) -> Result<Var, VarError> {
+        let (key, value) = text.split_once('=').ok_or_else(|| VarError::NoEquals {
+            text: text.to_string(),
+        })?;
+        let mut chars = key.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(VarError::Key {
+                key: key.to_string(),
+            });
+        }
+        Ok(Var {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
+    }
 }
 
 fn indent_stderr(stderr: &str) -> String {
@@ -134,6 +184,7 @@ pub struct Loader {
     cache_dir: PathBuf,
     cargo: OsString,
     color: bool,
+    vars: Vec<Var>,
 }
 
 impl Loader {
@@ -154,6 +205,7 @@ impl Loader {
             cache_dir,
             cargo: non_empty("CARGO").unwrap_or_else(|| "cargo".into()),
             color: false,
+            vars: Vec::new(),
         })
     }
 
@@ -166,6 +218,13 @@ impl Loader {
     /// Ask cargo for coloured diagnostics.
     pub fn with_color(mut self, color: bool) -> Loader {
         self.color = color;
+        self
+    }
+
+    /// Run `.rs` stack files with these `--var` values (a later one wins for a repeated key).
+    /// A `.json` stack refuses them: it was evaluated when it was written.
+    pub fn with_vars(mut self, vars: impl IntoIterator<Item = Var>) -> Loader {
+        self.vars = vars.into_iter().collect();
         self
     }
 
@@ -184,6 +243,11 @@ impl Loader {
         };
         match path.extension().and_then(|e| e.to_str()) {
             Some("json") => {
+                if !self.vars.is_empty() {
+                    return Err(LoadError::VarsOnJson {
+                        path: path.to_path_buf(),
+                    });
+                }
                 let bytes = read(path)?;
                 let text = String::from_utf8_lossy(&bytes);
                 Stack::from_json(&text).map_err(|source| LoadError::Json {
@@ -342,19 +406,27 @@ impl Loader {
             .join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
     }
 
-    /// Run the program: the stack's JSON on stdout.
+    /// Run the program with the `--var` values as `INFRA_VAR_*` (and no other `INFRA_VAR_*`
+    /// from infra's own environment, so `--var` is the only source of them).
     fn run(
         &self,
         path: &Path,
         binary: &Path,
         reporter: &dyn LoadReporter,
     ) -> Result<Stack, LoadError> {
-        let output = Command::new(binary)
-            .output()
-            .map_err(|source| LoadError::Spawn {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let mut command = Command::new(binary);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with(VAR_ENV_PREFIX) {
+                command.env_remove(name);
+            }
+        }
+        for var in &self.vars {
+            command.env(format!("{VAR_ENV_PREFIX}{}", var.key), &var.value);
+        }
+        let output = command.output().map_err(|source| LoadError::Spawn {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() {
             return Err(LoadError::Run {
@@ -674,6 +746,27 @@ error[E0425]: cannot find value `vpcc` in this scope
         fs::remove_file(&common).unwrap();
         assert!(inputs_key("source", &inputs).is_err());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn vars_are_key_equals_value_with_a_valid_key() {
+        let var: Var = "env=prod=1".parse().unwrap();
+        assert_eq!((var.key.as_str(), var.value.as_str()), ("env", "prod=1"));
+        let empty: Var = "_X9=".parse().unwrap();
+        assert_eq!((empty.key.as_str(), empty.value.as_str()), ("_X9", ""));
+        for bad in ["1x=y", "=y", "a-b=c", "é=1"] {
+            let error = bad.parse::<Var>().unwrap_err().to_string();
+            let key = bad.split_once('=').unwrap().0;
+            assert!(
+                error.contains(&format!("`{key}` is not a valid")),
+                "{error}"
+            );
+            assert!(error.contains("[A-Za-z_][A-Za-z0-9_]*"), "{error}");
+        }
+        assert_eq!(
+            "env".parse::<Var>().unwrap_err().to_string(),
+            "expected KEY=VALUE, found `env`"
+        );
     }
 
     #[test]
