@@ -14,4 +14,5 @@ mod reliability;
 mod replace;
 mod secrets;
 mod single;
+mod stack_file;
 mod support;
