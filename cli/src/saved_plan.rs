@@ -18,6 +18,10 @@ pub struct SavedPlan {
     pub saved_plan_version: u32,
     /// Absolute path of the stack file the plan was made from.
     pub stack_file: PathBuf,
+    /// The keys of the `--var` options it was made with, sorted. Not their values, which may
+    /// be secrets: applying the plan takes the same `--var` options again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub var_keys: Vec<String>,
     /// The options it was planned with (mode, data-loss permission).
     pub options: PlanOptions,
     pub plan: Plan,
@@ -56,10 +60,16 @@ pub enum SavedPlanError {
 }
 
 impl SavedPlan {
-    pub fn new(stack_file: PathBuf, options: PlanOptions, plan: Plan) -> SavedPlan {
+    pub fn new(
+        stack_file: PathBuf,
+        var_keys: Vec<String>,
+        options: PlanOptions,
+        plan: Plan,
+    ) -> SavedPlan {
         SavedPlan {
             saved_plan_version: SAVED_PLAN_VERSION,
             stack_file,
+            var_keys,
             options,
             plan,
         }

@@ -143,7 +143,8 @@ pub fn elapsed(d: std::time::Duration) -> String {
     }
 }
 
-/// Loading reports: a `Compiling` status line, then the compiler's diagnostics as they are.
+/// Loading reports: a `Compiling` status line, then the compiler's diagnostics as they are, and
+/// the stack program's own stderr as [`program_stderr`] shows it.
 impl crate::stack_file::LoadReporter for Shell {
     fn compiling(&self, path: &std::path::Path) {
         self.status(
@@ -156,6 +157,30 @@ impl crate::stack_file::LoadReporter for Shell {
     fn compiler_output(&self, text: &str) {
         self.err_text(text);
     }
+
+    fn program_stderr(&self, path: &std::path::Path, text: &str) {
+        self.err_text(&program_stderr(path, text));
+    }
+}
+
+/// What a stack program printed on stderr, so it reads as the stack file's: `warning: ...`
+/// (and `error:`, `note:`, `help:`) lines as they are, other lines after the file's path
+/// (`stacks/closet.rs: 3 subnets`), blank lines kept blank.
+pub fn program_stderr(path: &std::path::Path, text: &str) -> String {
+    let levels = ["warning", "error", "note", "help"];
+    let mut out = String::new();
+    for line in text.trim_end().lines() {
+        let diagnostic = levels.iter().any(|level| {
+            line.strip_prefix(level)
+                .is_some_and(|rest| rest.starts_with(':') || rest.starts_with('['))
+        });
+        if !diagnostic && !line.trim().is_empty() {
+            out.push_str(&format!("{}: ", path.display()));
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -175,6 +200,15 @@ mod tests {
         assert_eq!(
             render_error(&Outer(Inner), false),
             "error: failed to create ec2_subnet.public_a\n\nCaused by:\n  ec2:CreateSubnet: InvalidSubnet.Range: The CIDR '10.1.0.0/24' is invalid.\n"
+        );
+    }
+
+    #[test]
+    fn program_stderr_keeps_diagnostics_and_names_the_file_on_other_lines() {
+        let text = "warning: hello from the stack\n3 subnets\n\nerror[X1]: no\nwarnings: 2\n";
+        assert_eq!(
+            program_stderr(std::path::Path::new("stacks/closet.rs"), text),
+            "warning: hello from the stack\nstacks/closet.rs: 3 subnets\n\nerror[X1]: no\nstacks/closet.rs: warnings: 2\n"
         );
     }
 

@@ -12,6 +12,10 @@ use crate::refs::{Address, Ref, ResourceKind};
 /// Version of the stack JSON schema that [`Stack::to_json`] writes and [`Stack::from_json`] reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// `infra ... --var KEY=VALUE` reaches the stack program as the environment variable
+/// `INFRA_VAR_KEY`, which [`Stack::var`] reads.
+pub const VAR_ENV_PREFIX: &str = "INFRA_VAR_";
+
 /// A stack: what `infra` reconciles against AWS.
 ///
 /// ```
@@ -103,6 +107,38 @@ impl Stack {
             outputs: BTreeMap::new(),
             lints: BTreeMap::new(),
         }
+    }
+
+    /// The value given with `--var KEY=VALUE` on the `infra` command line, or `None` when it
+    /// was not given. Read when `stack()` runs, so one compiled stack file serves every
+    /// environment:
+    ///
+    /// ```
+    /// use infra_core::prelude::*;
+    ///
+    /// // `infra plan stacks/closet.rs --var env=production`
+    /// let env = Stack::var("env").unwrap_or_else(|| "staging".to_string());
+    /// let stack = Stack::new(format!("closet-{env}"), "ap-northeast-2");
+    /// # assert_eq!(stack.name, "closet-staging");
+    /// ```
+    ///
+    /// `infra` passes each `--var` as the environment variable `INFRA_VAR_KEY`
+    /// ([`VAR_ENV_PREFIX`]) and no other `INFRA_VAR_` variable.
+    pub fn var(key: &str) -> Option<String> {
+        std::env::var(format!("{VAR_ENV_PREFIX}{key}")).ok()
+    }
+
+    /// [`Stack::var`], or `default` when `--var KEY=...` was not given.
+    ///
+    /// ```
+    /// use infra_core::prelude::*;
+    ///
+    /// let env = Stack::var_or("env", "staging");
+    /// let min_size = if env == "production" { 2 } else { 1 };
+    /// # assert_eq!((env.as_str(), min_size), ("staging", 1));
+    /// ```
+    pub fn var_or(key: &str, default: impl Into<String>) -> String {
+        Stack::var(key).unwrap_or_else(|| default.into())
     }
 
     /// Add a resource under a logical id and get a typed handle to it. Ids must be unique in

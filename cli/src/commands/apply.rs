@@ -11,13 +11,15 @@ use infra_cli::SavedPlan;
 use infra_core::engine::{self, ApplyOptions, EngineError, Plan, PlanMode, PlanOptions};
 use infra_core::{Address, Provider, ProviderError, Stack};
 
-use super::Ctx;
+use super::{Ctx, Vars};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// A `.rs` stack file, a `.json` stack written by `infra synth`, or a plan saved by
     /// `infra plan --out` (applied as planned, without asking again).
     pub stack: PathBuf,
+    #[command(flatten)]
+    pub vars: super::Vars,
     /// Do not ask before changing anything.
     #[arg(long)]
     pub auto_approve: bool,
@@ -58,6 +60,23 @@ pub enum SavedPlanRefused {
         "`{flag}` cannot change a saved plan: make a new plan with `infra plan {flag} --out FILE`"
     )]
     Flag { flag: &'static str },
+    #[error("saved plan `{}` was made with {}, but this apply has {}: pass the same `--var` options as to `infra plan`", path.display(), var_list(saved), var_list(given))]
+    Vars {
+        path: PathBuf,
+        saved: Vec<String>,
+        given: Vec<String>,
+    },
+}
+
+fn var_list(keys: &[String]) -> String {
+    if keys.is_empty() {
+        "no `--var`".to_string()
+    } else {
+        keys.iter()
+            .map(|k| format!("`--var {k}=...`"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 fn changed_note(changed: &[String]) -> String {
@@ -81,9 +100,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             }
             .into());
         }
-        return apply_saved(ctx, &args.stack, &execute);
+        return apply_saved(ctx, &args.stack, &args.vars, &execute);
     }
-    let stack = ctx.load(&args.stack)?;
+    let stack = ctx.load(&args.stack, &args.vars)?;
     let options = PlanOptions {
         mode: PlanMode::Normal,
         allow_data_loss: args.allow_data_loss,
@@ -147,9 +166,18 @@ pub struct ChangedSincePlan {
     pub changed: Vec<String>,
 }
 
-fn apply_saved(ctx: &Ctx, path: &Path, execute: &Execute) -> Result<ExitCode> {
+fn apply_saved(ctx: &Ctx, path: &Path, vars: &Vars, execute: &Execute) -> Result<ExitCode> {
     let saved = SavedPlan::read(path)?;
-    let stack = ctx.load(&saved.stack_file)?;
+    if vars.keys() != saved.var_keys {
+        return Err(SavedPlanRefused::Vars {
+            path: path.to_path_buf(),
+            saved: saved.var_keys,
+            given: vars.keys(),
+        }
+        .into());
+    }
+    // Different values make a different stack: the fingerprint check below refuses it.
+    let stack = ctx.load(&saved.stack_file, vars)?;
     ctx.check(&stack)?;
     if !saved.plan.refusals.is_empty() {
         return Err(EngineError::Refused(saved.plan.refusals.clone()).into());

@@ -13,6 +13,8 @@ use super::Ctx;
 pub struct Args {
     /// The stack: a `.rs` stack file or a `.json` file written by `infra synth`.
     pub stack: PathBuf,
+    #[command(flatten)]
+    pub vars: super::Vars,
     /// Do not ask before deleting.
     #[arg(long)]
     pub auto_approve: bool,
@@ -25,7 +27,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let stack = ctx.load(&args.stack)?;
+    let stack = ctx.load(&args.stack, &args.vars)?;
     let options = PlanOptions {
         mode: PlanMode::Destroy,
         allow_data_loss: args.allow_data_loss,

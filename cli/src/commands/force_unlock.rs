@@ -15,6 +15,8 @@ use super::Ctx;
 pub struct Args {
     /// The stack: a `.rs` stack file or a `.json` file written by `infra synth`.
     pub stack: PathBuf,
+    #[command(flatten)]
+    pub vars: super::Vars,
     /// The lock's id, as the error about the held lock printed it.
     pub lock_id: String,
     /// Do not ask before releasing.
@@ -23,7 +25,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let stack = ctx.load(&args.stack)?;
+    let stack = ctx.load(&args.stack, &args.vars)?;
     super::runtime()?.block_on(async {
         let provider = super::provider(&stack).await;
         let holder = provider

@@ -20,12 +20,14 @@ pub enum Format {
 pub struct Args {
     /// The stack: a `.rs` stack file or a `.json` file written by `infra synth`.
     pub stack: PathBuf,
+    #[command(flatten)]
+    pub vars: super::Vars,
     #[arg(long, value_enum, default_value = "dot")]
     pub format: Format,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let stack = ctx.load(&args.stack)?;
+    let stack = ctx.load(&args.stack, &args.vars)?;
     let graph = Graph::from_stack(&stack);
     // A cycle makes the stack unappliable; say so, but still draw the graph that shows it.
     if let Err(cycle) = graph.topo_order() {

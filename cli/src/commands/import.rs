@@ -17,6 +17,8 @@ use super::Ctx;
 pub struct Args {
     /// The stack: a `.rs` stack file or a `.json` file written by `infra synth`.
     pub stack: PathBuf,
+    #[command(flatten)]
+    pub vars: super::Vars,
     /// The declared resource to adopt into, e.g. `ec2_vpc.main`.
     pub address: Address,
     /// The AWS identifier of the existing resource (`vpc-0abc...`, an ARN, a bucket name).
@@ -59,7 +61,7 @@ pub enum ImportError {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let stack = ctx.load(&args.stack)?;
+    let stack = ctx.load(&args.stack, &args.vars)?;
     ctx.check(&stack)?;
     let declared = stack
         .get(&args.address)

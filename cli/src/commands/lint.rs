@@ -11,6 +11,8 @@ use super::Ctx;
 pub struct Args {
     /// The stack: a `.rs` stack file or a `.json` file written by `infra synth`.
     pub stack: PathBuf,
+    #[command(flatten)]
+    pub vars: super::Vars,
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
@@ -25,7 +27,7 @@ pub struct Denied {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let stack = ctx.load(&args.stack)?;
+    let stack = ctx.load(&args.stack, &args.vars)?;
     let report = infra_core::validate::lint(&stack);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use infra_aws::{AwsOptions, AwsProvider};
 use infra_cli::shell::{Shell, Style};
-use infra_cli::stack_file::Loader;
+use infra_cli::stack_file::{Loader, Var};
 use infra_core::validate::{Diagnostic, Report, Severity};
 use infra_core::{LockError, LockInfo, Stack, StackLock};
 
@@ -39,6 +39,23 @@ pub enum NotConfirmed {
     NoTerminal { what: &'static str },
 }
 
+/// `--var KEY=VALUE`, for every command that loads a stack file.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Vars {
+    /// Set a variable the stack file reads with `Stack::var("KEY")`, such as `--var
+    /// env=staging` (repeatable; a later value for the same KEY wins). Only for `.rs` stacks.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<Var>,
+}
+
+impl Vars {
+    /// The keys given, sorted, each once.
+    pub fn keys(&self) -> Vec<String> {
+        let keys: std::collections::BTreeSet<&String> = self.vars.iter().map(|v| &v.key).collect();
+        keys.into_iter().cloned().collect()
+    }
+}
+
 /// What every command needs.
 pub struct Ctx {
     pub shell: Shell,
@@ -49,9 +66,11 @@ impl Ctx {
         Ctx { shell }
     }
 
-    /// The stack in a `.rs` or `.json` file.
-    pub fn load(&self, path: &Path) -> Result<Stack> {
-        let loader = Loader::from_env()?.with_color(self.shell.color_err());
+    /// The stack in a `.rs` file, run with `vars`, or in a `.json` file.
+    pub fn load(&self, path: &Path, vars: &Vars) -> Result<Stack> {
+        let loader = Loader::from_env()?
+            .with_color(self.shell.color_err())
+            .with_vars(vars.vars.iter().cloned());
         Ok(loader.load(path, &self.shell)?)
     }
 

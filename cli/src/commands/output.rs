@@ -12,6 +12,8 @@ use super::Ctx;
 pub struct Args {
     /// The stack: a `.rs` stack file or a `.json` file written by `infra synth`.
     pub stack: PathBuf,
+    #[command(flatten)]
+    pub vars: super::Vars,
     /// Print only this output's value, for scripts (`$(infra output stack.rs db_endpoint)`).
     pub name: Option<String>,
     /// Print the outputs as a JSON object (`null` where not known yet).
@@ -32,7 +34,7 @@ pub enum OutputError {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let stack = ctx.load(&args.stack)?;
+    let stack = ctx.load(&args.stack, &args.vars)?;
     let outputs = super::runtime()?.block_on(async {
         let provider = super::provider(&stack).await;
         engine::read_outputs(&stack, &provider).await

@@ -14,6 +14,8 @@ use super::Ctx;
 pub struct Args {
     /// The stack: a `.rs` stack file or a `.json` file written by `infra synth`.
     pub stack: PathBuf,
+    #[command(flatten)]
+    pub vars: super::Vars,
     /// Print the plan as JSON (versioned, never holds a secret value).
     #[arg(long)]
     pub json: bool,
@@ -32,7 +34,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let stack = ctx.load(&args.stack)?;
+    let stack = ctx.load(&args.stack, &args.vars)?;
     ctx.check(&stack)?;
     let options = PlanOptions {
         mode: if args.destroy {
@@ -52,7 +54,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         print!("{}", engine::render_plan(&plan, ctx.shell.color_out()));
     }
     if let Some(out) = &args.out {
-        SavedPlan::new(super::absolute(&args.stack)?, options, plan.clone()).write(out)?;
+        SavedPlan::new(
+            super::absolute(&args.stack)?,
+            args.vars.keys(),
+            options,
+            plan.clone(),
+        )
+        .write(out)?;
         ctx.shell.status(
             "Saved",
             Style::Green,

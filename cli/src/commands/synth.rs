@@ -12,13 +12,15 @@ use super::Ctx;
 pub struct Args {
     /// The stack: a `.rs` stack file or a `.json` file written by `infra synth`.
     pub stack: PathBuf,
+    #[command(flatten)]
+    pub vars: super::Vars,
     /// Write the JSON to this file instead of stdout.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let stack = ctx.load(&args.stack)?;
+    let stack = ctx.load(&args.stack, &args.vars)?;
     let json = stack.to_json() + "\n";
     match args.out {
         Some(path) => {

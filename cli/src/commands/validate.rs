@@ -11,10 +11,12 @@ use super::Ctx;
 pub struct Args {
     /// The stack: a `.rs` stack file or a `.json` file written by `infra synth`.
     pub stack: PathBuf,
+    #[command(flatten)]
+    pub vars: super::Vars,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let stack = ctx.load(&args.stack)?;
+    let stack = ctx.load(&args.stack, &args.vars)?;
     let report = infra_core::validate::check(&stack);
     ctx.print_diagnostics(report.errors());
     let errors = report.errors().count();

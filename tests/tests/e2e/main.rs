@@ -14,5 +14,6 @@ mod reliability;
 mod replace;
 mod secrets;
 mod single;
+mod stack_file;
 mod support;
 mod wiring;
