@@ -427,7 +427,15 @@ async fn replacing_a_database_is_refused_and_skips_the_snapshot_only_when_told()
     let mut upgraded = closet::stack();
     with_db(&mut upgraded, |db| db.engine_version = "8.4".into());
     let p = plan(&upgraded, &fake).await;
-    assert_eq!(actions(&p), ["Replace rds_db_instance.db"]);
+    // The api tier's user data takes the new database's endpoint and secret: a new version.
+    assert_eq!(
+        actions(&p),
+        [
+            "Replace rds_db_instance.db",
+            "Update ec2_launch_template.api",
+            "Update autoscaling_group.api"
+        ]
+    );
     assert_eq!(p.refusals.len(), 1);
     assert!(p.refusals[0].message.starts_with("replacing the database"));
 
@@ -467,6 +475,12 @@ async fn secrets_never_reach_the_plan() {
     with_db(&mut stack, |db| {
         db.master_password = MasterPassword::Plain(Sensitive::new("hunter2-secret"))
     });
+    // A plain password has no managed secret for the api tier to be told of (E0409).
+    for declared in &mut stack.resources {
+        if let Resource::LaunchTemplate(t) = &mut declared.resource {
+            t.user_data_vars.remove("DB_SECRET_ARN");
+        }
+    }
     let fake = FakeProvider::new();
     let p = plan(&stack, &fake).await;
     let json = p.to_json();

@@ -2,8 +2,9 @@
 //! a no-change plan, against a private moto emulator behind a counting proxy. Used to check that
 //! a change of the provider's code leaves its calls as they were.
 //!
-//! `cargo run -p infra-tests --example calls -- [STACK_FILE]` (default `stacks/closet.rs`);
-//! the binary is `$INFRA_BIN`, else `target/debug/infra`.
+//! `target/debug/examples/calls [STACK_FILE]` (default `stacks/closet.rs`) after `cargo build
+//! --workspace --all-features --all-targets` (a `-p` build resolves features differently and
+//! compiles the SDK again). The binary is `$INFRA_BIN`, else `target/debug/infra`.
 
 use std::collections::BTreeMap;
 use std::error::Error;
