@@ -5,7 +5,7 @@
 
 mod acm;
 mod autoscaling;
-mod elb;
+mod elbv2;
 mod launch_template;
 mod lock;
 mod network;
@@ -135,7 +135,7 @@ impl AwsProvider {
 enum Service {
     Network,
     LaunchTemplate,
-    Elb,
+    Elbv2,
     Acm,
     AutoScaling,
     Rds,
@@ -151,7 +151,7 @@ fn service(kind: Kind) -> Service {
         | Kind::SecurityGroup => Service::Network,
         Kind::LaunchTemplate => Service::LaunchTemplate,
         Kind::TargetGroup | Kind::LoadBalancer | Kind::Listener | Kind::ListenerRule => {
-            Service::Elb
+            Service::Elbv2
         }
         Kind::Certificate => Service::Acm,
         Kind::AutoScalingGroup => Service::AutoScaling,
@@ -166,7 +166,7 @@ impl Provider for AwsProvider {
         let (network, templates, elb, acm, asg, rds, s3) = futures::try_join!(
             network::discover(self, stack),
             launch_template::discover(self, stack),
-            elb::discover(self, stack),
+            elbv2::discover(self, stack),
             acm::discover(self, stack),
             autoscaling::discover(self, stack),
             rds::discover(self, stack),
@@ -184,7 +184,7 @@ impl Provider for AwsProvider {
         match service(desired.resource.kind()) {
             Service::Network => network::create(self, ctx, desired).await,
             Service::LaunchTemplate => launch_template::create(self, ctx, desired).await,
-            Service::Elb => elb::create(self, ctx, desired).await,
+            Service::Elbv2 => elbv2::create(self, ctx, desired).await,
             Service::Acm => acm::create(self, ctx, desired).await,
             Service::AutoScaling => autoscaling::create(self, ctx, desired).await,
             Service::Rds => rds::create(self, ctx, desired).await,
@@ -204,7 +204,7 @@ impl Provider for AwsProvider {
             Service::LaunchTemplate => {
                 launch_template::update(self, ctx, desired, prior, changed).await
             }
-            Service::Elb => elb::update(self, ctx, desired, prior, changed).await,
+            Service::Elbv2 => elbv2::update(self, ctx, desired, prior, changed).await,
             Service::Acm => acm::update(self, ctx, desired, prior, changed).await,
             Service::AutoScaling => autoscaling::update(self, ctx, desired, prior, changed).await,
             Service::Rds => rds::update(self, ctx, desired, prior, changed).await,
@@ -221,7 +221,7 @@ impl Provider for AwsProvider {
         match service(prior.address.kind) {
             Service::Network => network::delete(self, ctx, prior).await,
             Service::LaunchTemplate => launch_template::delete(self, ctx, prior).await,
-            Service::Elb => elb::delete(self, ctx, prior).await,
+            Service::Elbv2 => elbv2::delete(self, ctx, prior).await,
             Service::Acm => acm::delete(self, ctx, prior).await,
             Service::AutoScaling => autoscaling::delete(self, ctx, prior).await,
             Service::Rds => rds::delete(self, ctx, prior, options).await,
@@ -235,7 +235,7 @@ impl Provider for AwsProvider {
         observed: &Observed,
     ) -> Result<Observed, ProviderError> {
         match service(observed.address.kind) {
-            Service::Elb => elb::wait_ready(self, ctx, observed).await,
+            Service::Elbv2 => elbv2::wait_ready(self, ctx, observed).await,
             Service::Acm => acm::wait_ready(self, ctx, observed).await,
             Service::Rds => rds::wait_ready(self, ctx, observed).await,
             // A group is usable once it exists; instances come and go on their own.
@@ -256,7 +256,7 @@ impl Provider for AwsProvider {
             Service::LaunchTemplate => {
                 launch_template::read(self, stack, address, physical_id).await
             }
-            Service::Elb => elb::read(self, stack, address, physical_id).await,
+            Service::Elbv2 => elbv2::read(self, stack, address, physical_id).await,
             Service::Acm => acm::read(self, stack, address, physical_id).await,
             Service::AutoScaling => autoscaling::read(self, stack, address, physical_id).await,
             Service::Rds => rds::read(self, stack, address, physical_id).await,
@@ -275,7 +275,7 @@ impl Provider for AwsProvider {
         match service(observed.address.kind) {
             Service::Network => network::adopt(self, ctx, observed).await,
             Service::LaunchTemplate => launch_template::adopt(self, ctx, observed).await,
-            Service::Elb => elb::adopt(self, ctx, observed).await,
+            Service::Elbv2 => elbv2::adopt(self, ctx, observed).await,
             Service::Acm => acm::adopt(self, ctx, observed).await,
             Service::AutoScaling => autoscaling::adopt(self, ctx, observed).await,
             Service::Rds => rds::adopt(self, ctx, observed).await,

@@ -1,0 +1,426 @@
+//! Application Load Balancers: read from AWS with their attributes, created, updated (subnets,
+//! security groups, attributes), read by ARN, deleted, and waited for until active.
+
+use aws_sdk_elasticloadbalancingv2 as elbv2;
+use elbv2::types::{
+    LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
+};
+use infra_core::model::{Declared, LoadBalancer, Resource, Scheme};
+use infra_core::provider::Context;
+use infra_core::stack::attributes;
+use infra_core::{Address, Kind, Observed, ProviderError, Ref};
+
+use super::{
+    gone, has, in_place_only, no_retries, physical_name, sdk_tags, unmodeled, wait_gone,
+    Attributes, ElbError,
+};
+use crate::support::{
+    api_error, create_once, is_not_found, retry_not_found, wait_for, Poll, VISIBLE_WITHIN,
+};
+use crate::AwsProvider;
+
+const DROP_INVALID_HEADERS: &str = "routing.http.drop_invalid_header_fields.enabled";
+const DELETION_PROTECTION: &str = "deletion_protection.enabled";
+const IDLE_TIMEOUT: &str = "idle_timeout.timeout_seconds";
+
+pub(super) async fn load_balancer_attributes(
+    p: &AwsProvider,
+    arn: &str,
+) -> Result<Attributes, ProviderError> {
+    let out = p
+        .elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .map_err(|e| api_error("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+    Ok(lb_attribute_map(out.attributes()))
+}
+
+fn lb_attribute_map(attrs: &[LoadBalancerAttribute]) -> Attributes {
+    attrs
+        .iter()
+        .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// AWS -> model
+// ---------------------------------------------------------------------------------------------
+
+pub(super) fn observe_load_balancer(
+    id: &str,
+    lb: &elbv2::types::LoadBalancer,
+    attrs: &Attributes,
+) -> Result<Observed, ProviderError> {
+    let address = Address::new(Kind::LoadBalancer, id);
+    let arn = lb.load_balancer_arn().unwrap_or_default();
+    let scheme = match lb.scheme() {
+        Some(LoadBalancerSchemeEnum::InternetFacing) => Scheme::InternetFacing,
+        Some(LoadBalancerSchemeEnum::Internal) => Scheme::Internal,
+        other => {
+            return Err(unmodeled(
+                &address,
+                "scheme",
+                other.map(|s| s.as_str().to_string()).unwrap_or_default(),
+                "internet-facing, internal",
+            ))
+        }
+    };
+    let flag = |key: &str, default: bool| attrs.get(key).map(|v| v == "true").unwrap_or(default);
+    let resource = LoadBalancer {
+        scheme,
+        subnets: lb
+            .availability_zones()
+            .iter()
+            .filter_map(|az| az.subnet_id().map(Ref::from_id))
+            .collect(),
+        security_groups: lb.security_groups().iter().map(Ref::from_id).collect(),
+        drop_invalid_header_fields: flag(DROP_INVALID_HEADERS, false),
+        deletion_protection: flag(DELETION_PROTECTION, false),
+        idle_timeout_seconds: attrs
+            .get(IDLE_TIMEOUT)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60),
+    };
+    Ok(Observed::new(address, arn, resource.into())
+        .with_attribute(attributes::ARN, arn)
+        .with_attribute(attributes::DNS_NAME, lb.dns_name().unwrap_or_default())
+        .with_attribute(
+            attributes::STATUS,
+            lb.state()
+                .and_then(|s| s.code())
+                .map(|c| c.as_str())
+                .unwrap_or_default(),
+        ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// model -> AWS
+// ---------------------------------------------------------------------------------------------
+
+fn lb_attributes(lb: &LoadBalancer) -> Vec<LoadBalancerAttribute> {
+    [
+        (
+            DROP_INVALID_HEADERS,
+            lb.drop_invalid_header_fields.to_string(),
+        ),
+        (DELETION_PROTECTION, lb.deletion_protection.to_string()),
+        (IDLE_TIMEOUT, lb.idle_timeout_seconds.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
+    .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Create / update / delete
+// ---------------------------------------------------------------------------------------------
+
+pub(super) async fn create_load_balancer(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    lb: &LoadBalancer,
+) -> Result<Observed, ProviderError> {
+    let address = desired.address();
+    let name = physical_name(ctx.stack, desired);
+    let subnets = lb
+        .subnets
+        .iter()
+        .map(|s| ctx.resolved.physical_id(s).map(str::to_string))
+        .collect::<Result<Vec<_>, _>>()?;
+    let groups = lb
+        .security_groups
+        .iter()
+        .map(|s| ctx.resolved.physical_id(s).map(str::to_string))
+        .collect::<Result<Vec<_>, _>>()?;
+    tracing::debug!(%address, %name, "elbv2: creating load balancer");
+    let created = create_once(
+        p.options.max_attempts,
+        || load_balancer_by_name(p, &name),
+        || async {
+            let out = p
+                .elb
+                .create_load_balancer()
+                .name(&name)
+                .r#type(LoadBalancerTypeEnum::Application)
+                .scheme(match lb.scheme {
+                    Scheme::InternetFacing => LoadBalancerSchemeEnum::InternetFacing,
+                    Scheme::Internal => LoadBalancerSchemeEnum::Internal,
+                })
+                .set_subnets(Some(subnets.clone()))
+                .set_security_groups(Some(groups.clone()))
+                .set_tags(Some(sdk_tags(ctx.stack, &desired.id)))
+                .customize()
+                .config_override(no_retries())
+                .send()
+                .await
+                .map_err(|e| api_error("elasticloadbalancing:CreateLoadBalancer", e))?;
+            out.load_balancers().first().cloned().ok_or_else(|| {
+                ElbError::Missing {
+                    address: address.clone(),
+                    what: "load balancer",
+                }
+                .into()
+            })
+        },
+    )
+    .await?;
+    let arn = created
+        .load_balancer_arn()
+        .ok_or_else(|| ElbError::Missing {
+            address: address.clone(),
+            what: "load balancer ARN",
+        })?;
+    let attrs = retry_not_found(VISIBLE_WITHIN, || modify_lb_attributes(p, arn, lb)).await?;
+    observe_load_balancer(&address.id, &created, &attrs)
+}
+
+/// The load balancer named `name`, if there is one (a create whose answer was lost).
+async fn load_balancer_by_name(
+    p: &AwsProvider,
+    name: &str,
+) -> Result<Option<elbv2::types::LoadBalancer>, ProviderError> {
+    match p.elb.describe_load_balancers().names(name).send().await {
+        Ok(out) => Ok(out.load_balancers().first().cloned()),
+        Err(e) => {
+            let err = api_error("elasticloadbalancing:DescribeLoadBalancers", e);
+            if is_not_found(&err) {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Sets the modelled attributes and returns all of the load balancer's, as AWS answers them.
+async fn modify_lb_attributes(
+    p: &AwsProvider,
+    arn: &str,
+    lb: &LoadBalancer,
+) -> Result<Attributes, ProviderError> {
+    let out = p
+        .elb
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .set_attributes(Some(lb_attributes(lb)))
+        .send()
+        .await
+        .map_err(|e| api_error("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+    Ok(lb_attribute_map(out.attributes()))
+}
+
+/// Changes subnets, security groups and attributes, in that order; any other change forces a
+/// replacement.
+pub(super) async fn update(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    address: &Address,
+    arn: &str,
+    lb: &LoadBalancer,
+    changed: &[String],
+) -> Result<Observed, ProviderError> {
+    in_place_only(
+        address,
+        changed,
+        &[
+            "subnets",
+            "security_groups",
+            "drop_invalid_header_fields",
+            "deletion_protection",
+            "idle_timeout_seconds",
+        ],
+    )?;
+    if has(changed, "subnets") {
+        set_subnets(p, ctx, arn, lb).await?;
+    }
+    if has(changed, "security_groups") {
+        set_security_groups(p, ctx, arn, lb).await?;
+    }
+    if has(changed, "drop_invalid_header_fields")
+        || has(changed, "deletion_protection")
+        || has(changed, "idle_timeout_seconds")
+    {
+        // The attributes come with the answer; the rest (subnets, state) is read.
+        let (attrs, described) = futures::try_join!(
+            modify_lb_attributes(p, arn, lb),
+            retry_not_found(VISIBLE_WITHIN, || describe_load_balancer(p, address, arn))
+        )?;
+        return observe_load_balancer(&address.id, &described, &attrs);
+    }
+    retry_not_found(VISIBLE_WITHIN, || read_load_balancer(p, address, arn)).await
+}
+
+async fn set_subnets(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    arn: &str,
+    lb: &LoadBalancer,
+) -> Result<(), ProviderError> {
+    let subnets = lb
+        .subnets
+        .iter()
+        .map(|s| ctx.resolved.physical_id(s).map(str::to_string))
+        .collect::<Result<Vec<_>, _>>()?;
+    p.elb
+        .set_subnets()
+        .load_balancer_arn(arn)
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .map_err(|e| api_error("elasticloadbalancing:SetSubnets", e))?;
+    Ok(())
+}
+
+async fn set_security_groups(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    arn: &str,
+    lb: &LoadBalancer,
+) -> Result<(), ProviderError> {
+    let groups = lb
+        .security_groups
+        .iter()
+        .map(|s| ctx.resolved.physical_id(s).map(str::to_string))
+        .collect::<Result<Vec<_>, _>>()?;
+    p.elb
+        .set_security_groups()
+        .load_balancer_arn(arn)
+        .set_security_groups(Some(groups))
+        .send()
+        .await
+        .map_err(|e| api_error("elasticloadbalancing:SetSecurityGroups", e))?;
+    Ok(())
+}
+
+/// Deletes the load balancer unless deletion protection is on, and waits until it is gone.
+pub(super) async fn delete(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    address: &Address,
+    arn: &str,
+) -> Result<(), ProviderError> {
+    let attrs = match load_balancer_attributes(p, arn).await {
+        Err(err) if is_not_found(&err) => return Ok(()),
+        other => other?,
+    };
+    if attrs.get(DELETION_PROTECTION).map(String::as_str) == Some("true") {
+        return Err(ElbError::DeletionProtected {
+            address: address.clone(),
+        }
+        .into());
+    }
+    gone(
+        p.elb
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("elasticloadbalancing:DeleteLoadBalancer", e)),
+    )?;
+    wait_gone(p, ctx, address, || async {
+        p.elb
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_error("elasticloadbalancing:DescribeLoadBalancers", e))
+    })
+    .await
+}
+
+/// Waits until the load balancer is active; a failed one is an error.
+pub(super) async fn wait_ready(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<Observed, ProviderError> {
+    let address = &observed.address;
+    let status = |o: &Observed| {
+        o.attributes
+            .get(attributes::STATUS)
+            .cloned()
+            .unwrap_or_default()
+    };
+    if status(observed) == LoadBalancerStateEnum::Active.as_str() {
+        return Ok(observed.clone());
+    }
+    // Provisioning changes the load balancer's state, not its attributes: `observed` holds them
+    // as the create's or update's answer gave them, so each look is one DescribeLoadBalancers.
+    let attrs = match &observed.resource {
+        Resource::LoadBalancer(lb) => lb_attribute_map(&lb_attributes(lb)),
+        other => {
+            return Err(ElbError::WrongKind {
+                address: address.clone(),
+                found: other.kind(),
+            }
+            .into())
+        }
+    };
+    wait_for(
+        ctx.progress,
+        address,
+        "active",
+        p.options.wait_timeout,
+        || async {
+            // A read can still miss a new load balancer even after an earlier one found it.
+            let described = retry_not_found(VISIBLE_WITHIN, || {
+                describe_load_balancer(p, address, &observed.physical_id)
+            })
+            .await?;
+            let current = observe_load_balancer(&address.id, &described, &attrs)?;
+            let status = status(&current);
+            if status == LoadBalancerStateEnum::Active.as_str() {
+                Ok(Poll::Ready(current))
+            } else if status == LoadBalancerStateEnum::Failed.as_str() {
+                Err(ProviderError::Other(format!(
+                    "{address} failed to provision (state `failed`)"
+                )))
+            } else {
+                Ok(Poll::Pending(status))
+            }
+        },
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading one resource by ARN
+// ---------------------------------------------------------------------------------------------
+
+async fn describe_load_balancer(
+    p: &AwsProvider,
+    address: &Address,
+    arn: &str,
+) -> Result<elbv2::types::LoadBalancer, ProviderError> {
+    let out = p
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(arn)
+        .send()
+        .await
+        .map_err(|e| api_error("elasticloadbalancing:DescribeLoadBalancers", e))?;
+    out.load_balancers().first().cloned().ok_or_else(|| {
+        ElbError::Missing {
+            address: address.clone(),
+            what: "load balancer",
+        }
+        .into()
+    })
+}
+
+pub(super) async fn read_load_balancer(
+    p: &AwsProvider,
+    address: &Address,
+    arn: &str,
+) -> Result<Observed, ProviderError> {
+    let (lb, attrs) = futures::try_join!(
+        describe_load_balancer(p, address, arn),
+        load_balancer_attributes(p, arn)
+    )?;
+    observe_load_balancer(&address.id, &lb, &attrs)
+}
