@@ -11,7 +11,6 @@ mod lock;
 mod network;
 pub mod pacing;
 mod rds;
-mod refresh;
 mod relink;
 mod s3;
 mod support;
