@@ -7,13 +7,12 @@ mod acm;
 mod autoscaling;
 mod elbv2;
 mod launch_template;
-mod lock;
 mod network;
 pub mod pacing;
 mod rds;
-mod refresh;
 mod relink;
 mod s3;
+mod ssm;
 mod support;
 
 use std::sync::Arc;
@@ -26,7 +25,7 @@ use infra_core::model::Declared;
 use infra_core::provider::{Context, DeleteOptions};
 use infra_core::{Address, Kind, Observed, Provider, ProviderError, Stack};
 
-pub use lock::lock_parameter;
+pub use ssm::lock::lock_parameter;
 pub use support::is_retryable;
 
 /// Settings for [`AwsProvider::connect`].

@@ -28,7 +28,7 @@ const START_ATTEMPTS: usize = 3;
 /// `prefs` and, unless `ctx.no_wait`, wait until it succeeds; AWS then pins the group to
 /// `template`. A refresh that fails, is cancelled or rolls back is an error carrying AWS's
 /// status reason.
-pub(crate) async fn roll_out(
+pub(super) async fn roll_out(
     p: &AwsProvider,
     ctx: &Context<'_>,
     address: &Address,

@@ -1,12 +1,12 @@
-//! Auto Scaling Groups and their CPU target-tracking policy.
+//! The Auto Scaling Group: create, update (per field group), delete, read, adopt, and the
+//! group in model form.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_autoscaling::types::{
-    AutoScalingGroup as AwsGroup, Filter, LaunchTemplateSpecification, MetricType,
-    PredefinedMetricSpecification, Tag, TargetTrackingConfiguration,
+    AutoScalingGroup as AwsGroup, Filter, LaunchTemplateSpecification, Tag,
 };
 use infra_core::model::{
     AutoScalingGroup, CpuTargetTracking, Declared, HealthCheckType, InstanceRefresh, Resource,
@@ -16,13 +16,13 @@ use infra_core::provider::{Context, TAG_ID, TAG_STACK};
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Ref, Stack};
 
+use super::scaling_policy::{put_or_delete_policy, read_policy};
+use super::{refresh, tag_pairs};
 use crate::support::{
     api_error, create_once, is_not_found, owned_id, ownership_tags, retry_not_found, wait_for, Poll,
 };
 use crate::AwsProvider;
 
-/// The one scaling policy infra owns on a group.
-const POLICY_NAME: &str = "infra-cpu-target";
 /// Instance-refresh preferences are not readable from AWS until a refresh runs, so infra keeps
 /// them (compact JSON) in this tag on the group.
 const TAG_REFRESH: &str = "infra:refresh";
@@ -31,40 +31,7 @@ pub(crate) const LAUNCH_TEMPLATE_VERSION: &str = "launch_template_version";
 
 const MAX_NAME: usize = 255;
 
-pub(crate) async fn discover(
-    p: &AwsProvider,
-    stack: &Stack,
-) -> Result<Vec<Observed>, ProviderError> {
-    let groups: Vec<AwsGroup> = p
-        .asg
-        .describe_auto_scaling_groups()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{TAG_STACK}"))
-                .values(&stack.name)
-                .build(),
-        )
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_error("autoscaling:DescribeAutoScalingGroups", e))?;
-    let owned: Vec<(String, AwsGroup)> = groups
-        .into_iter()
-        .filter_map(|g| owned_id(&stack.name, tag_pairs(&g)).map(|id| (id, g)))
-        .collect();
-    if owned.is_empty() {
-        return Ok(Vec::new());
-    }
-    let policies = cpu_policies(p).await?;
-    Ok(owned
-        .iter()
-        .map(|(id, g)| observe(id, g, &policies))
-        .collect())
-}
-
-pub(crate) async fn create(
+pub(super) async fn create(
     p: &AwsProvider,
     ctx: &Context<'_>,
     desired: &Declared,
@@ -127,7 +94,7 @@ pub(crate) async fn create(
     Ok(observe(&desired.id, &found, &policies))
 }
 
-pub(crate) async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     ctx: &Context<'_>,
     desired: &Declared,
@@ -158,54 +125,11 @@ pub(crate) async fn update(
     // carries it (so auto-rollback can return to the old one), not through UpdateAutoScalingGroup.
     let roll_out = is_changed("launch_template");
     if (template_moved && !roll_out) || group_fields.iter().any(|f| is_changed(f)) {
-        tracing::debug!(group = %name, "updating auto scaling group");
-        p.asg
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(name)
-            .set_launch_template((!roll_out).then(|| spec.clone()))
-            .vpc_zone_identifier(subnet_ids(ctx, group)?.join(","))
-            .min_size(to_i32(group.min_size))
-            .max_size(to_i32(group.max_size))
-            .set_desired_capacity(group.desired_capacity.map(to_i32))
-            .health_check_type(health_check_str(group.health_check_type))
-            .health_check_grace_period(to_i32(group.health_check_grace_period_seconds))
-            .send()
-            .await
-            .map_err(|e| api_error("autoscaling:UpdateAutoScalingGroup", e))?;
+        update_settings(p, ctx, group, name, &spec, roll_out).await?;
     }
 
     if is_changed("target_groups") {
-        let want: BTreeSet<String> = target_group_arns(ctx, group)?.into_iter().collect();
-        let have: BTreeSet<String> = current.target_group_arns().iter().cloned().collect();
-        let attach: Vec<String> = want.difference(&have).cloned().collect();
-        let detach: Vec<String> = have.difference(&want).cloned().collect();
-        if !attach.is_empty() {
-            p.asg
-                .attach_load_balancer_target_groups()
-                .auto_scaling_group_name(name)
-                .set_target_group_arns(Some(attach))
-                .send()
-                .await
-                .map_err(|e| api_error("autoscaling:AttachLoadBalancerTargetGroups", e))?;
-        }
-        if !detach.is_empty() {
-            let detached = p
-                .asg
-                .detach_load_balancer_target_groups()
-                .auto_scaling_group_name(name)
-                .set_target_group_arns(Some(detach.clone()))
-                .send()
-                .await
-                .map_err(|e| api_error("autoscaling:DetachLoadBalancerTargetGroups", e));
-            if let Err(err) = detached {
-                // A retry after a lost answer is refused (moto: InvalidTarget) when the first
-                // attempt detached them: done if none is attached any more.
-                let now = describe_required(p, name).await?;
-                if now.target_group_arns().iter().any(|a| detach.contains(a)) {
-                    return Err(err);
-                }
-            }
-        }
+        update_target_groups(p, ctx, group, name, &current).await?;
     }
 
     if is_changed("cpu_target_tracking") {
@@ -213,29 +137,107 @@ pub(crate) async fn update(
     }
 
     if is_changed("instance_refresh") {
-        p.asg
-            .create_or_update_tags()
-            .tags(group_tag(
-                name,
-                TAG_REFRESH,
-                refresh_tag(&group.instance_refresh),
-                false,
-            ))
-            .send()
-            .await
-            .map_err(|e| api_error("autoscaling:CreateOrUpdateTags", e))?;
+        update_refresh_tag(p, name, group).await?;
     }
 
     if roll_out {
-        crate::refresh::roll_out(p, ctx, &prior.address, name, &spec, &group.instance_refresh)
-            .await?;
+        refresh::roll_out(p, ctx, &prior.address, name, &spec, &group.instance_refresh).await?;
     }
 
     let found = describe_required(p, name).await?;
     Ok(observe(&desired.id, &found, &read_policy(p, name).await?))
 }
 
-pub(crate) async fn delete(
+/// UpdateAutoScalingGroup: the sizes, subnets and health check, and the template unless it goes
+/// out through an instance refresh.
+async fn update_settings(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    group: &AutoScalingGroup,
+    name: &str,
+    spec: &LaunchTemplateSpecification,
+    roll_out: bool,
+) -> Result<(), ProviderError> {
+    tracing::debug!(group = %name, "updating auto scaling group");
+    p.asg
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .set_launch_template((!roll_out).then(|| spec.clone()))
+        .vpc_zone_identifier(subnet_ids(ctx, group)?.join(","))
+        .min_size(to_i32(group.min_size))
+        .max_size(to_i32(group.max_size))
+        .set_desired_capacity(group.desired_capacity.map(to_i32))
+        .health_check_type(health_check_str(group.health_check_type))
+        .health_check_grace_period(to_i32(group.health_check_grace_period_seconds))
+        .send()
+        .await
+        .map_err(|e| api_error("autoscaling:UpdateAutoScalingGroup", e))?;
+    Ok(())
+}
+
+/// Attach the declared target groups the group lacks, then detach the ones no longer declared.
+async fn update_target_groups(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    group: &AutoScalingGroup,
+    name: &str,
+    current: &AwsGroup,
+) -> Result<(), ProviderError> {
+    let want: BTreeSet<String> = target_group_arns(ctx, group)?.into_iter().collect();
+    let have: BTreeSet<String> = current.target_group_arns().iter().cloned().collect();
+    let attach: Vec<String> = want.difference(&have).cloned().collect();
+    let detach: Vec<String> = have.difference(&want).cloned().collect();
+    if !attach.is_empty() {
+        p.asg
+            .attach_load_balancer_target_groups()
+            .auto_scaling_group_name(name)
+            .set_target_group_arns(Some(attach))
+            .send()
+            .await
+            .map_err(|e| api_error("autoscaling:AttachLoadBalancerTargetGroups", e))?;
+    }
+    if !detach.is_empty() {
+        let detached = p
+            .asg
+            .detach_load_balancer_target_groups()
+            .auto_scaling_group_name(name)
+            .set_target_group_arns(Some(detach.clone()))
+            .send()
+            .await
+            .map_err(|e| api_error("autoscaling:DetachLoadBalancerTargetGroups", e));
+        if let Err(err) = detached {
+            // A retry after a lost answer is refused (moto: InvalidTarget) when the first
+            // attempt detached them: done if none is attached any more.
+            let now = describe_required(p, name).await?;
+            if now.target_group_arns().iter().any(|a| detach.contains(a)) {
+                return Err(err);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rewrite the tag holding the instance-refresh preferences.
+async fn update_refresh_tag(
+    p: &AwsProvider,
+    name: &str,
+    group: &AutoScalingGroup,
+) -> Result<(), ProviderError> {
+    p.asg
+        .create_or_update_tags()
+        .tags(group_tag(
+            name,
+            TAG_REFRESH,
+            refresh_tag(&group.instance_refresh),
+            false,
+        ))
+        .send()
+        .await
+        .map_err(|e| api_error("autoscaling:CreateOrUpdateTags", e))?;
+    Ok(())
+}
+
+pub(super) async fn delete(
     p: &AwsProvider,
     ctx: &Context<'_>,
     prior: &Observed,
@@ -270,7 +272,7 @@ pub(crate) async fn delete(
     .await
 }
 
-pub(crate) async fn read(
+pub(super) async fn read(
     p: &AwsProvider,
     stack: &Stack,
     address: &Address,
@@ -287,7 +289,7 @@ pub(crate) async fn read(
     )))
 }
 
-pub(crate) async fn adopt(
+pub(super) async fn adopt(
     p: &AwsProvider,
     ctx: &Context<'_>,
     observed: &Observed,
@@ -365,13 +367,6 @@ fn refresh_tag(preferences: &InstanceRefresh) -> String {
     serde_json::to_string(preferences).expect("refresh preferences serialize")
 }
 
-fn tag_pairs(group: &AwsGroup) -> impl Iterator<Item = (&str, &str)> {
-    group
-        .tags()
-        .iter()
-        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
-}
-
 fn health_check_str(kind: HealthCheckType) -> &'static str {
     match kind {
         HealthCheckType::Ec2 => "EC2",
@@ -439,106 +434,8 @@ async fn describe_required(p: &AwsProvider, name: &str) -> Result<AwsGroup, Prov
     })
 }
 
-/// CPU targets of infra's policies by group name, from ONE paginated DescribePolicies without
-/// a group name (it then covers every group), filtered to infra's policy name.
-async fn cpu_policies(p: &AwsProvider) -> Result<HashMap<String, f64>, ProviderError> {
-    let policies = p
-        .asg
-        .describe_policies()
-        .policy_names(POLICY_NAME)
-        .policy_types("TargetTrackingScaling")
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_error("autoscaling:DescribePolicies", e))?;
-    Ok(policies
-        .iter()
-        .filter_map(|policy| {
-            let config = policy.target_tracking_configuration()?;
-            let metric = config
-                .predefined_metric_specification()?
-                .predefined_metric_type()?;
-            (*metric == MetricType::AsgAverageCpuUtilization).then_some(())?;
-            Some((
-                policy.auto_scaling_group_name()?.to_string(),
-                config.target_value()?,
-            ))
-        })
-        .collect())
-}
-
-/// The CPU policy of one group (for reads after a change).
-async fn read_policy(p: &AwsProvider, name: &str) -> Result<HashMap<String, f64>, ProviderError> {
-    let policies = p
-        .asg
-        .describe_policies()
-        .auto_scaling_group_name(name)
-        .policy_names(POLICY_NAME)
-        .send()
-        .await
-        .map_err(|e| api_error("autoscaling:DescribePolicies", e))?;
-    Ok(policies
-        .scaling_policies()
-        .iter()
-        .filter_map(|policy| {
-            let config = policy.target_tracking_configuration()?;
-            let metric = config
-                .predefined_metric_specification()?
-                .predefined_metric_type()?;
-            (*metric == MetricType::AsgAverageCpuUtilization).then_some(())?;
-            Some((name.to_string(), config.target_value()?))
-        })
-        .collect())
-}
-
-async fn put_or_delete_policy(
-    p: &AwsProvider,
-    name: &str,
-    tracking: Option<CpuTargetTracking>,
-) -> Result<(), ProviderError> {
-    match tracking {
-        Some(tracking) => {
-            let config = TargetTrackingConfiguration::builder()
-                .predefined_metric_specification(
-                    PredefinedMetricSpecification::builder()
-                        .predefined_metric_type(MetricType::AsgAverageCpuUtilization)
-                        .build(),
-                )
-                .target_value(tracking.target_percent)
-                .build();
-            p.asg
-                .put_scaling_policy()
-                .auto_scaling_group_name(name)
-                .policy_name(POLICY_NAME)
-                .policy_type("TargetTrackingScaling")
-                .target_tracking_configuration(config)
-                .send()
-                .await
-                .map_err(|e| api_error("autoscaling:PutScalingPolicy", e))?;
-        }
-        None => {
-            let deleted = p
-                .asg
-                .delete_policy()
-                .auto_scaling_group_name(name)
-                .policy_name(POLICY_NAME)
-                .send()
-                .await
-                .map_err(|e| api_error("autoscaling:DeletePolicy", e));
-            match deleted {
-                Ok(_) => {}
-                Err(err) if is_not_found(&err) => {}
-                Err(err) => return Err(err),
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The group in model form. References hold physical ids (relink maps owned ones).
-fn observe(id: &str, group: &AwsGroup, policies: &HashMap<String, f64>) -> Observed {
+pub(super) fn observe(id: &str, group: &AwsGroup, policies: &HashMap<String, f64>) -> Observed {
     let name = group.auto_scaling_group_name().unwrap_or_default();
     let template = group.launch_template();
     let template_id = template

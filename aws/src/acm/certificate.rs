@@ -1,26 +1,19 @@
-//! ACM certificates: requested with DNS validation, imported from PEM files, or existing ones
-//! referred to by ARN.
-//!
-//! ACM has no tag filter: discovery lists every certificate in the region and reads each one's
-//! tags (concurrently), then describes the owned ones. Certificates declared as `Existing` are
-//! never tagged, changed or deleted; discovery reports them by describing the declared ARN.
+//! The ACM certificate: requested, imported or existing; create, update, delete, the wait for
+//! ISSUED, read, adopt, and the certificate in model form.
 
 use std::time::{Duration, Instant};
 
 use acm::primitives::Blob;
-use acm::types::{
-    CertificateDetail, CertificateStatus, CertificateType, Filters, KeyAlgorithm, Tag,
-    ValidationMethod,
-};
+use acm::types::{CertificateDetail, CertificateStatus, CertificateType, Tag, ValidationMethod};
 use aws_sdk_acm as acm;
-use futures::future::try_join_all;
 use infra_core::model::{Certificate, Declared, Resource};
 use infra_core::provider::Context;
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 
+use super::owned_certificates;
 use crate::support::{
-    api_error, client_token, create_once, error_code, is_not_found, owned_id, ownership_tags,
+    api_error, client_token, create_once, error_code, is_not_found, ownership_tags,
     retry_not_found, wait_for, Poll,
 };
 use crate::AwsProvider;
@@ -87,122 +80,10 @@ fn sdk_tags(address: &Address, stack: &str) -> Result<Vec<Tag>, ProviderError> {
         .collect()
 }
 
-// ---------------------------------------------------------------------------------------------
-// Discovery
-// ---------------------------------------------------------------------------------------------
-
-pub(crate) async fn discover(
+pub(super) async fn describe(
     p: &AwsProvider,
-    stack: &Stack,
-) -> Result<Vec<Observed>, ProviderError> {
-    let owned = owned_certificates(p, &stack.name).await?;
-    let existing: Vec<(&str, &str)> = stack
-        .resources
-        .iter()
-        .filter_map(|d| match &d.resource {
-            Resource::Certificate(Certificate::Existing { arn }) => {
-                Some((d.id.as_str(), arn.as_str()))
-            }
-            _ => None,
-        })
-        .collect();
-    let owned_details = try_join_all(owned.iter().map(|(_, arn)| describe(p, arn)));
-    let existing_details = try_join_all(existing.iter().map(|(_, arn)| async move {
-        match describe(p, arn).await {
-            Err(err) if is_not_found(&err) => Ok(None),
-            other => other.map(Some),
-        }
-    }));
-    let (owned_details, existing_details) = futures::try_join!(owned_details, existing_details)?;
-
-    let mut out = Vec::new();
-    for ((id, arn), detail) in owned.iter().zip(&owned_details) {
-        let address = Address::new(Kind::Certificate, id.as_str());
-        // An owned certificate the stack now declares as `Existing` by its own ARN is that
-        // existing certificate: reporting it so keeps it from being replaced (deleted).
-        let declared = stack.get(&address).map(|d| &d.resource);
-        if let Some(Resource::Certificate(Certificate::Existing { arn: declared_arn })) = declared {
-            if declared_arn == arn {
-                continue;
-            }
-        }
-        out.push(observe(p, address, declared, detail).await?);
-    }
-    for ((id, arn), detail) in existing.iter().zip(&existing_details) {
-        let address = Address::new(Kind::Certificate, *id);
-        if out.iter().any(|o| o.address == address) {
-            continue;
-        }
-        if let Some(detail) = detail {
-            out.push(observe_existing(address, arn, detail));
-        }
-    }
-    Ok(out)
-}
-
-/// Every certificate in the region tagged as owned by `stack`: (logical id, ARN).
-async fn owned_certificates(
-    p: &AwsProvider,
-    stack: &str,
-) -> Result<Vec<(String, String)>, ProviderError> {
-    // Without `Includes`, ListCertificates leaves out RSA-4096 and EC keys.
-    let all_keys = Filters::builder()
-        .set_key_types(Some(
-            KeyAlgorithm::values()
-                .iter()
-                .map(|k| KeyAlgorithm::from(*k))
-                .collect(),
-        ))
-        .build();
-    let summaries: Vec<acm::types::CertificateSummary> = p
-        .acm
-        .list_certificates()
-        .includes(all_keys)
-        .set_certificate_statuses(Some(
-            CertificateStatus::values()
-                .iter()
-                .map(|s| CertificateStatus::from(*s))
-                .collect(),
-        ))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_error("acm:ListCertificates", e))?;
-    let arns: Vec<String> = summaries
-        .iter()
-        .filter_map(|s| s.certificate_arn().map(str::to_string))
-        .collect();
-    let tagged = try_join_all(arns.into_iter().map(|arn| async move {
-        match p
-            .acm
-            .list_tags_for_certificate()
-            .certificate_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let id = owned_id(
-                    stack,
-                    out.tags()
-                        .iter()
-                        .map(|t| (t.key(), t.value().unwrap_or_default())),
-                );
-                Ok(id.map(|id| (id, arn)))
-            }
-            Err(e) => match api_error("acm:ListTagsForCertificate", e) {
-                // Deleted since the listing (the region is shared).
-                err if is_not_found(&err) => Ok(None),
-                err => Err(err),
-            },
-        }
-    }))
-    .await?;
-    Ok(tagged.into_iter().flatten().collect())
-}
-
-async fn describe(p: &AwsProvider, arn: &str) -> Result<CertificateDetail, ProviderError> {
+    arn: &str,
+) -> Result<CertificateDetail, ProviderError> {
     let out = p
         .acm
         .describe_certificate()
@@ -239,7 +120,11 @@ fn with_status(observed: Observed, detail: &CertificateDetail) -> Observed {
     )
 }
 
-fn observe_existing(address: Address, arn: &str, detail: &CertificateDetail) -> Observed {
+pub(super) fn observe_existing(
+    address: Address,
+    arn: &str,
+    detail: &CertificateDetail,
+) -> Observed {
     let observed = Observed::new(address, arn, Certificate::existing(arn).into())
         .with_attribute(attributes::ARN, arn);
     with_status(observed, detail)
@@ -247,7 +132,7 @@ fn observe_existing(address: Address, arn: &str, detail: &CertificateDetail) -> 
 
 /// An owned certificate in model form. `declared` is what the stack declares at this address,
 /// for what ACM does not keep: whether apply waits for ISSUED, and the PEM file paths.
-async fn observe(
+pub(super) async fn observe(
     p: &AwsProvider,
     address: Address,
     declared: Option<&Resource>,
@@ -331,11 +216,7 @@ async fn observe_imported(
     })
 }
 
-// ---------------------------------------------------------------------------------------------
-// Create / update / delete
-// ---------------------------------------------------------------------------------------------
-
-pub(crate) async fn create(
+pub(super) async fn create(
     p: &AwsProvider,
     ctx: &Context<'_>,
     desired: &Declared,
@@ -501,7 +382,7 @@ async fn import(
     })
 }
 
-pub(crate) async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     ctx: &Context<'_>,
     desired: &Declared,
@@ -549,7 +430,7 @@ pub(crate) async fn update(
     }
 }
 
-pub(crate) async fn delete(
+pub(super) async fn delete(
     p: &AwsProvider,
     ctx: &Context<'_>,
     prior: &Observed,
@@ -606,7 +487,7 @@ pub(crate) async fn delete(
     .await
 }
 
-pub(crate) async fn wait_ready(
+pub(super) async fn wait_ready(
     p: &AwsProvider,
     ctx: &Context<'_>,
     observed: &Observed,
@@ -646,7 +527,7 @@ pub(crate) async fn wait_ready(
     .await
 }
 
-pub(crate) async fn read(
+pub(super) async fn read(
     p: &AwsProvider,
     stack: &Stack,
     address: &Address,
@@ -667,7 +548,7 @@ pub(crate) async fn read(
         .map(Some)
 }
 
-pub(crate) async fn adopt(
+pub(super) async fn adopt(
     p: &AwsProvider,
     ctx: &Context<'_>,
     observed: &Observed,

@@ -1,6 +1,5 @@
-//! S3 buckets: public access block, default encryption, versioning, ownership tags.
-
-use std::collections::HashSet;
+//! The S3 bucket: create, update, delete (emptying it when allowed), read, adopt, and what S3
+//! reports about it, read one sub-resource per call.
 
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete,
@@ -9,70 +8,19 @@ use aws_sdk_s3::types::{
     Tag, Tagging, VersioningConfiguration,
 };
 use aws_smithy_types::error::operation::BuildError;
-use futures::future::try_join_all;
 use infra_core::model::{Bucket, BucketEncryption, Declared, PublicAccessBlock, Resource};
 use infra_core::provider::{Context, DeleteOptions, TAG_STACK};
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 
-use crate::support::{
-    api_error, error_code, is_not_found, owned_id, ownership_tags, wait_for, Poll,
-};
+use super::bucket_tags;
+use crate::support::{api_error, error_code, is_not_found, ownership_tags, wait_for, Poll};
 use crate::AwsProvider;
 
 /// DeleteObjects takes at most this many keys.
 const DELETE_BATCH: usize = 1000;
 
-pub(crate) async fn discover(
-    p: &AwsProvider,
-    stack: &Stack,
-) -> Result<Vec<Observed>, ProviderError> {
-    let declared: Vec<(&str, &Bucket)> = stack
-        .resources
-        .iter()
-        .filter_map(|d| match &d.resource {
-            Resource::Bucket(b) => Some((d.id.as_str(), b)),
-            _ => None,
-        })
-        .collect();
-    let names: HashSet<&str> = declared.iter().map(|(_, b)| b.name.as_str()).collect();
-    // Buckets the stack still declares: found by their deterministic names.
-    let by_name = try_join_all(
-        declared
-            .iter()
-            .map(|(id, b)| observe_declared(p, &stack.name, id, b)),
-    );
-    // Buckets the stack no longer declares but still owns: ListBuckets, then the tags of every
-    // other bucket in the region (S3 has no tag filter; one GetBucketTagging per bucket).
-    let leftovers = async {
-        let listed =
-            p.s3.list_buckets()
-                .bucket_region(&stack.region)
-                .into_paginator()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| api_error("s3:ListBuckets", e))?;
-        let others: Vec<String> = listed
-            .iter()
-            .flat_map(|page| page.buckets())
-            .filter_map(|b| b.name())
-            .filter(|n| !names.contains(n))
-            .map(str::to_string)
-            .collect();
-        let found = try_join_all(
-            others
-                .iter()
-                .map(|name| observe_undeclared(p, &stack.name, name)),
-        )
-        .await?;
-        Ok::<_, ProviderError>(found.into_iter().flatten().collect::<Vec<_>>())
-    };
-    let (by_name, leftovers) = futures::try_join!(by_name, leftovers)?;
-    Ok(by_name.into_iter().flatten().chain(leftovers).collect())
-}
-
-pub(crate) async fn create(
+pub(super) async fn create(
     p: &AwsProvider,
     ctx: &Context<'_>,
     desired: &Declared,
@@ -137,7 +85,7 @@ pub(crate) async fn create(
     Ok(observe(&desired.id, name, state, bucket.force_destroy))
 }
 
-pub(crate) async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     ctx: &Context<'_>,
     desired: &Declared,
@@ -162,7 +110,7 @@ pub(crate) async fn update(
     Ok(observe(&desired.id, name, state, bucket.force_destroy))
 }
 
-pub(crate) async fn delete(
+pub(super) async fn delete(
     p: &AwsProvider,
     ctx: &Context<'_>,
     prior: &Observed,
@@ -212,7 +160,7 @@ pub(crate) async fn delete(
     .await
 }
 
-pub(crate) async fn read(
+pub(super) async fn read(
     p: &AwsProvider,
     stack: &Stack,
     address: &Address,
@@ -234,7 +182,7 @@ pub(crate) async fn read(
     }
 }
 
-pub(crate) async fn adopt(
+pub(super) async fn adopt(
     p: &AwsProvider,
     ctx: &Context<'_>,
     observed: &Observed,
@@ -277,186 +225,21 @@ fn built<T>(address: &Address, result: Result<T, BuildError>) -> Result<T, Provi
 }
 
 /// What S3 reports about a bucket, besides its tags.
-struct BucketState {
+pub(super) struct BucketState {
     public_access_block: PublicAccessBlock,
     encryption: BucketEncryption,
     versioning: bool,
     holds_data: bool,
 }
 
-/// The bucket's tags: `Ok(None)` when the bucket does not exist, `Ok(Some(None))` when it has no
-/// tags, and also `Ok(None)` when it is not ours to read (another account, another region).
-async fn bucket_tags(
-    p: &AwsProvider,
-    name: &str,
-) -> Result<Option<Option<Vec<(String, String)>>>, ProviderError> {
-    match p
-        .s3
-        .get_bucket_tagging()
-        .bucket(name)
-        .send()
-        .await
-        .map_err(|e| api_error("s3:GetBucketTagging", e))
-    {
-        Ok(out) => Ok(Some(Some(
-            out.tag_set()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect(),
-        ))),
-        Err(err) if error_code(&err) == Some("NoSuchTagSet") => Ok(Some(None)),
-        Err(err) if is_not_found(&err) => Ok(None),
-        Err(err)
-            if matches!(
-                error_code(&err),
-                Some("AccessDenied" | "PermanentRedirect" | "AuthorizationHeaderMalformed")
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(err),
-    }
-}
-
-/// A bucket the stack declares, if it exists and is ours. A bucket with the declared name but
-/// no tags at all is taken as ours: infra creates the bucket and tags it in a second call, so
-/// that is what a crash in between leaves (bucket names are global, and this one is in our
-/// account). A bucket tagged for another stack is not ours.
-async fn observe_declared(
-    p: &AwsProvider,
-    stack: &str,
-    id: &str,
-    bucket: &Bucket,
-) -> Result<Option<Observed>, ProviderError> {
-    let name = bucket.name.as_str();
-    let (tags, state) = futures::join!(bucket_tags(p, name), read_state(p, name));
-    let owner = match tags? {
-        None => return Ok(None),
-        Some(None) => Some(id.to_string()),
-        Some(Some(tags)) => owned_id(stack, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-    };
-    let Some(owner) = owner else {
-        return Ok(None);
-    };
-    match state {
-        Ok(state) => Ok(Some(observe(&owner, name, state, bucket.force_destroy))),
-        Err(err) if is_not_found(&err) => Ok(None),
-        Err(err) => Err(err),
-    }
-}
-
-/// A bucket the stack does not declare: ours only when tagged for the stack.
-async fn observe_undeclared(
-    p: &AwsProvider,
-    stack: &str,
-    name: &str,
-) -> Result<Option<Observed>, ProviderError> {
-    let Some(Some(tags)) = bucket_tags(p, name).await? else {
-        return Ok(None);
-    };
-    let Some(id) = owned_id(stack, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) else {
-        return Ok(None);
-    };
-    match read_state(p, name).await {
-        Ok(state) => Ok(Some(observe(&id, name, state, false))),
-        Err(err) if is_not_found(&err) => Ok(None),
-        Err(err) => Err(err),
-    }
-}
-
-async fn read_state(p: &AwsProvider, name: &str) -> Result<BucketState, ProviderError> {
-    let public_access_block = async {
-        match p
-            .s3
-            .get_public_access_block()
-            .bucket(name)
-            .send()
-            .await
-            .map_err(|e| api_error("s3:GetPublicAccessBlock", e))
-        {
-            Ok(out) => {
-                let c = out.public_access_block_configuration();
-                let flag = |f: fn(&PublicAccessBlockConfiguration) -> Option<bool>| {
-                    c.and_then(f).unwrap_or(false)
-                };
-                Ok(PublicAccessBlock {
-                    block_public_acls: flag(PublicAccessBlockConfiguration::block_public_acls),
-                    ignore_public_acls: flag(PublicAccessBlockConfiguration::ignore_public_acls),
-                    block_public_policy: flag(PublicAccessBlockConfiguration::block_public_policy),
-                    restrict_public_buckets: flag(
-                        PublicAccessBlockConfiguration::restrict_public_buckets,
-                    ),
-                })
-            }
-            Err(err) if error_code(&err) == Some("NoSuchPublicAccessBlockConfiguration") => {
-                Ok(PublicAccessBlock {
-                    block_public_acls: false,
-                    ignore_public_acls: false,
-                    block_public_policy: false,
-                    restrict_public_buckets: false,
-                })
-            }
-            Err(err) => Err(err),
-        }
-    };
-    let encryption = async {
-        match p
-            .s3
-            .get_bucket_encryption()
-            .bucket(name)
-            .send()
-            .await
-            .map_err(|e| api_error("s3:GetBucketEncryption", e))
-        {
-            Ok(out) => {
-                let default = out
-                    .server_side_encryption_configuration()
-                    .and_then(|c| c.rules().first())
-                    .and_then(|r| r.apply_server_side_encryption_by_default());
-                Ok(match default {
-                    None => BucketEncryption::None,
-                    Some(d) => match d.sse_algorithm() {
-                        ServerSideEncryption::Aes256 => BucketEncryption::S3Managed,
-                        _ => BucketEncryption::Kms {
-                            key_id: d.kms_master_key_id().map(str::to_string),
-                        },
-                    },
-                })
-            }
-            Err(err)
-                if error_code(&err) == Some("ServerSideEncryptionConfigurationNotFoundError") =>
-            {
-                Ok(BucketEncryption::None)
-            }
-            Err(err) => Err(err),
-        }
-    };
-    let versioning = async {
-        match p.s3.get_bucket_versioning().bucket(name).send().await {
-            // Never versioned (no status) and Suspended both read as "not versioned".
-            Ok(out) => Ok(out.status() == Some(&BucketVersioningStatus::Enabled)),
-            Err(err) => match err.raw_response().filter(|r| r.status().is_success()) {
-                // moto 5.2 names the root element GetBucketVersioningResponse, which the SDK
-                // rejects; the Status inside is the same.
-                Some(raw) => Ok(raw.body().bytes().is_some_and(|b| {
-                    String::from_utf8_lossy(b).contains("<Status>Enabled</Status>")
-                })),
-                None => Err(api_error("s3:GetBucketVersioning", err)),
-            },
-        }
-    };
-    let holds_data = async {
-        let out =
-            p.s3.list_object_versions()
-                .bucket(name)
-                .max_keys(1)
-                .send()
-                .await
-                .map_err(|e| api_error("s3:ListObjectVersions", e))?;
-        Ok::<_, ProviderError>(!out.versions().is_empty() || !out.delete_markers().is_empty())
-    };
-    let (public_access_block, encryption, versioning, holds_data) =
-        futures::try_join!(public_access_block, encryption, versioning, holds_data)?;
+/// Each sub-resource read in its own call, the four concurrently.
+pub(super) async fn read_state(p: &AwsProvider, name: &str) -> Result<BucketState, ProviderError> {
+    let (public_access_block, encryption, versioning, holds_data) = futures::try_join!(
+        read_public_access_block(p, name),
+        read_encryption(p, name),
+        read_versioning(p, name),
+        read_holds_data(p, name)
+    )?;
     Ok(BucketState {
         public_access_block,
         encryption,
@@ -465,7 +248,104 @@ async fn read_state(p: &AwsProvider, name: &str) -> Result<BucketState, Provider
     })
 }
 
-fn observe(id: &str, name: &str, state: BucketState, force_destroy: bool) -> Observed {
+async fn read_public_access_block(
+    p: &AwsProvider,
+    name: &str,
+) -> Result<PublicAccessBlock, ProviderError> {
+    match p
+        .s3
+        .get_public_access_block()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(|e| api_error("s3:GetPublicAccessBlock", e))
+    {
+        Ok(out) => {
+            let c = out.public_access_block_configuration();
+            let flag = |f: fn(&PublicAccessBlockConfiguration) -> Option<bool>| {
+                c.and_then(f).unwrap_or(false)
+            };
+            Ok(PublicAccessBlock {
+                block_public_acls: flag(PublicAccessBlockConfiguration::block_public_acls),
+                ignore_public_acls: flag(PublicAccessBlockConfiguration::ignore_public_acls),
+                block_public_policy: flag(PublicAccessBlockConfiguration::block_public_policy),
+                restrict_public_buckets: flag(
+                    PublicAccessBlockConfiguration::restrict_public_buckets,
+                ),
+            })
+        }
+        Err(err) if error_code(&err) == Some("NoSuchPublicAccessBlockConfiguration") => {
+            Ok(PublicAccessBlock {
+                block_public_acls: false,
+                ignore_public_acls: false,
+                block_public_policy: false,
+                restrict_public_buckets: false,
+            })
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn read_encryption(p: &AwsProvider, name: &str) -> Result<BucketEncryption, ProviderError> {
+    match p
+        .s3
+        .get_bucket_encryption()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(|e| api_error("s3:GetBucketEncryption", e))
+    {
+        Ok(out) => {
+            let default = out
+                .server_side_encryption_configuration()
+                .and_then(|c| c.rules().first())
+                .and_then(|r| r.apply_server_side_encryption_by_default());
+            Ok(match default {
+                None => BucketEncryption::None,
+                Some(d) => match d.sse_algorithm() {
+                    ServerSideEncryption::Aes256 => BucketEncryption::S3Managed,
+                    _ => BucketEncryption::Kms {
+                        key_id: d.kms_master_key_id().map(str::to_string),
+                    },
+                },
+            })
+        }
+        Err(err) if error_code(&err) == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+            Ok(BucketEncryption::None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn read_versioning(p: &AwsProvider, name: &str) -> Result<bool, ProviderError> {
+    match p.s3.get_bucket_versioning().bucket(name).send().await {
+        // Never versioned (no status) and Suspended both read as "not versioned".
+        Ok(out) => Ok(out.status() == Some(&BucketVersioningStatus::Enabled)),
+        Err(err) => match err.raw_response().filter(|r| r.status().is_success()) {
+            // moto 5.2 names the root element GetBucketVersioningResponse, which the SDK
+            // rejects; the Status inside is the same.
+            Some(raw) => Ok(raw
+                .body()
+                .bytes()
+                .is_some_and(|b| String::from_utf8_lossy(b).contains("<Status>Enabled</Status>"))),
+            None => Err(api_error("s3:GetBucketVersioning", err)),
+        },
+    }
+}
+
+/// Whether the bucket holds any object version or delete marker.
+async fn read_holds_data(p: &AwsProvider, name: &str) -> Result<bool, ProviderError> {
+    let out =
+        p.s3.list_object_versions()
+            .bucket(name)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| api_error("s3:ListObjectVersions", e))?;
+    Ok(!out.versions().is_empty() || !out.delete_markers().is_empty())
+}
+
+pub(super) fn observe(id: &str, name: &str, state: BucketState, force_destroy: bool) -> Observed {
     let resource = Bucket {
         name: name.to_string(),
         public_access_block: state.public_access_block,

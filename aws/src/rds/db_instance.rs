@@ -1,0 +1,477 @@
+//! RDS DB instances: discovery, create, update, delete, the wait for `available`, read, and the
+//! instance in model form.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::retry::RetryConfig;
+use aws_sdk_rds::types::DbInstance as AwsInstance;
+use infra_core::model::{DbEngine, DbInstance, Declared, FinalSnapshot, MasterPassword, Resource};
+use infra_core::naming::physical_name;
+use infra_core::provider::{Context, DeleteOptions};
+use infra_core::stack::attributes;
+use infra_core::{Address, Kind, Observed, ProviderError, Ref, Sensitive, Stack};
+
+use super::{tag_pairs, tags};
+use crate::support::{
+    api_error, create_once, is_not_found, owned_id, retry_not_found, wait_for, Poll,
+};
+use crate::AwsProvider;
+
+const MAX_IDENTIFIER: usize = 63;
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn to_u32(n: Option<i32>) -> u32 {
+    n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}
+
+/// The instance identifier: declared, or derived from the stack and logical id. RDS allows
+/// lowercase letters, digits and single hyphens, starting with a letter (physical names are
+/// already `[a-z0-9-]` without doubled or trailing hyphens; a stack name may start with a digit).
+fn instance_identifier(stack: &str, desired: &Declared, db: &DbInstance) -> String {
+    match &db.identifier {
+        Some(identifier) => identifier.clone(),
+        None => {
+            let name = physical_name(stack, desired, MAX_IDENTIFIER);
+            if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+                name
+            } else {
+                format!("d{}", physical_name(stack, desired, MAX_IDENTIFIER - 1))
+            }
+        }
+    }
+}
+
+fn declared_instance<'a>(stack: &'a Stack, id: &str) -> Option<&'a DbInstance> {
+    match stack
+        .get(&Address::new(Kind::DbInstance, id))
+        .map(|d| &d.resource)
+    {
+        Some(Resource::DbInstance(db)) => Some(db),
+        _ => None,
+    }
+}
+
+/// ONE paginated DescribeDBInstances; its output carries each instance's TagList.
+pub(super) async fn discover(
+    p: &AwsProvider,
+    stack: &Stack,
+) -> Result<Vec<Observed>, ProviderError> {
+    let instances: Vec<AwsInstance> = p
+        .rds
+        .describe_db_instances()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_error("rds:DescribeDBInstances", e))?;
+    instances
+        .iter()
+        .filter_map(|db| owned_id(&stack.name, tag_pairs(db.tag_list())).map(|id| (id, db)))
+        .map(|(id, db)| observe_instance(&id, db, declared_instance(stack, &id)))
+        .collect()
+}
+
+pub(super) async fn describe_instance(
+    p: &AwsProvider,
+    identifier: &str,
+) -> Result<AwsInstance, ProviderError> {
+    let out = p
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(identifier)
+        .send()
+        .await
+        .map_err(|e| api_error("rds:DescribeDBInstances", e))?;
+    out.db_instances()
+        .first()
+        .cloned()
+        .ok_or_else(|| ProviderError::Api {
+            operation: "rds:DescribeDBInstances".into(),
+            code: "DBInstanceNotFound".into(),
+            message: format!("no DB instance {identifier}"),
+        })
+}
+
+/// The instance in model form. `declared` (the stack's version, if any) lets the values AWS
+/// cannot report back be given as declared: the derived identifier, the short engine version.
+fn observe_instance(
+    id: &str,
+    db: &AwsInstance,
+    declared: Option<&DbInstance>,
+) -> Result<Observed, ProviderError> {
+    let identifier = db.db_instance_identifier().unwrap_or_default();
+    let address = Address::new(Kind::DbInstance, id);
+    let engine = observed_engine(&address, db)?;
+    let engine_version = observed_engine_version(db, declared);
+    let derived = declared.is_some_and(|d| d.identifier.is_none());
+    let mut security_groups: Vec<Ref<_>> = db
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .map(Ref::from_id)
+        .collect();
+    security_groups.sort();
+    let secret_arn = db.master_user_secret().and_then(|s| s.secret_arn());
+    let resource = DbInstance {
+        // A derived identifier is reported as not declared; its value is the physical id.
+        identifier: (!derived).then(|| identifier.to_string()),
+        engine,
+        engine_version,
+        instance_class: db.db_instance_class().unwrap_or_default().to_string(),
+        allocated_storage_gib: to_u32(db.allocated_storage()),
+        storage_encrypted: db.storage_encrypted().unwrap_or(false),
+        db_name: db.db_name().map(str::to_string),
+        master_username: db.master_username().unwrap_or_default().to_string(),
+        // The engine never compares secret values, only managed or not.
+        master_password: match secret_arn {
+            Some(_) => MasterPassword::Managed,
+            None => MasterPassword::Plain(Sensitive::redacted()),
+        },
+        subnet_group: Ref::from_id(
+            db.db_subnet_group()
+                .and_then(|g| g.db_subnet_group_name())
+                .unwrap_or_default(),
+        ),
+        security_groups,
+        publicly_accessible: db.publicly_accessible().unwrap_or(false),
+        multi_az: db.multi_az().unwrap_or(false),
+        backup_retention_days: to_u32(db.backup_retention_period()),
+        deletion_protection: db.deletion_protection().unwrap_or(false),
+        // Not readable from AWS; a delete-time choice the engine passes in DeleteOptions.
+        final_snapshot: FinalSnapshot::Take,
+    };
+    let mut observed = Observed::new(address, identifier, resource.into());
+    observed.holds_data = true;
+    Ok(with_endpoint_and_arns(observed, db, secret_arn))
+}
+
+/// The engine the instance runs, if infra manages it.
+fn observed_engine(address: &Address, db: &AwsInstance) -> Result<DbEngine, ProviderError> {
+    match db.engine().unwrap_or_default() {
+        "mysql" => Ok(DbEngine::Mysql),
+        "mariadb" => Ok(DbEngine::Mariadb),
+        "postgres" => Ok(DbEngine::Postgres),
+        other => Err(ProviderError::Other(format!(
+            "{address} runs engine `{other}`; infra manages mysql, mariadb and postgres"
+        ))),
+    }
+}
+
+/// The engine version as declared when RDS reports that version or a patch of it.
+fn observed_engine_version(db: &AwsInstance, declared: Option<&DbInstance>) -> String {
+    let reported_version = db.engine_version().unwrap_or_default();
+    // RDS reports the full version (8.0.35) for a declared "8.0".
+    match declared {
+        Some(d)
+            if reported_version == d.engine_version
+                || reported_version.starts_with(&format!("{}.", d.engine_version)) =>
+        {
+            d.engine_version.clone()
+        }
+        _ => reported_version.to_string(),
+    }
+}
+
+/// The instance's endpoint, ARN and master-user secret ARN as attributes.
+fn with_endpoint_and_arns(
+    mut observed: Observed,
+    db: &AwsInstance,
+    secret_arn: Option<&str>,
+) -> Observed {
+    if let Some(endpoint) = db.endpoint() {
+        if let Some(host) = endpoint.address() {
+            observed = observed.with_attribute(attributes::ENDPOINT, host);
+        }
+        if let Some(port) = endpoint.port() {
+            observed = observed.with_attribute(attributes::PORT, port.to_string());
+        }
+    }
+    if let Some(arn) = db.db_instance_arn() {
+        observed = observed.with_attribute(attributes::ARN, arn);
+    }
+    if let Some(arn) = secret_arn {
+        observed = observed.with_attribute(attributes::MASTER_USER_SECRET_ARN, arn);
+    }
+    observed
+}
+
+/// The master password to send, if not managed by AWS. Never logged.
+fn master_password(
+    address: &Address,
+    password: &MasterPassword,
+) -> Result<Option<String>, ProviderError> {
+    match password {
+        MasterPassword::Managed => Ok(None),
+        MasterPassword::FromEnv(var) => std::env::var(var).map(Some).map_err(|_| {
+            ProviderError::Other(format!(
+                "{address}: field `master_password` reads environment variable `{var}`, which is not set \
+                 (set it, or use MasterPassword::Managed)"
+            ))
+        }),
+        MasterPassword::Plain(value) if value.is_redacted() => Err(ProviderError::Other(format!(
+            "{address}: field `master_password` holds the redaction placeholder, not a password \
+             (give the value, an environment variable, or MasterPassword::Managed)"
+        ))),
+        MasterPassword::Plain(value) => Ok(Some(value.expose().to_string())),
+    }
+}
+
+fn security_group_ids(ctx: &Context<'_>, db: &DbInstance) -> Result<Vec<String>, ProviderError> {
+    db.security_groups
+        .iter()
+        .map(|g| ctx.resolved.physical_id(g).map(str::to_string))
+        .collect()
+}
+
+pub(super) async fn create(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    db: &DbInstance,
+) -> Result<Observed, ProviderError> {
+    let address = desired.address();
+    let identifier = instance_identifier(ctx.stack, desired, db);
+    let password = master_password(&address, &db.master_password)?;
+    let subnet_group = ctx.resolved.physical_id(&db.subnet_group)?.to_string();
+    let security_groups = security_group_ids(ctx, db)?;
+    tracing::debug!(instance = %identifier, "creating DB instance");
+    // RDS has no client token: before each attempt, look for the instance by identifier and tags.
+    let found = create_once(
+        p.options.max_attempts,
+        || async {
+            match describe_instance(p, &identifier).await {
+                Ok(found) => {
+                    let ours = owned_id(ctx.stack, tag_pairs(found.tag_list())).as_deref()
+                        == Some(desired.id.as_str());
+                    Ok(ours.then_some(found))
+                }
+                Err(err) if is_not_found(&err) => Ok(None),
+                Err(err) => Err(err),
+            }
+        },
+        || async {
+            let out = p
+                .rds
+                .create_db_instance()
+                .db_instance_identifier(&identifier)
+                .engine(db.engine.as_str())
+                .engine_version(&db.engine_version)
+                .db_instance_class(&db.instance_class)
+                .allocated_storage(to_i32(db.allocated_storage_gib))
+                .storage_encrypted(db.storage_encrypted)
+                .set_db_name(db.db_name.clone())
+                .master_username(&db.master_username)
+                .set_master_user_password(password.clone())
+                .set_manage_master_user_password(password.is_none().then_some(true))
+                .db_subnet_group_name(&subnet_group)
+                .set_vpc_security_group_ids(Some(security_groups.clone()))
+                .publicly_accessible(db.publicly_accessible)
+                .multi_az(db.multi_az)
+                .backup_retention_period(to_i32(db.backup_retention_days))
+                .deletion_protection(db.deletion_protection)
+                .set_tags(Some(tags(ctx.stack, &desired.id)))
+                .customize()
+                .config_override(
+                    aws_sdk_rds::config::Builder::default().retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await
+                .map_err(|e| api_error("rds:CreateDBInstance", e))?;
+            out.db_instance().cloned().ok_or_else(|| {
+                ProviderError::Other(format!(
+                    "rds:CreateDBInstance returned no instance for {address}"
+                ))
+            })
+        },
+    )
+    .await?;
+    observe_instance(&desired.id, &found, Some(db))
+}
+
+pub(super) async fn update(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    db: &DbInstance,
+    prior: &Observed,
+    changed: &[String],
+) -> Result<Observed, ProviderError> {
+    let is_changed = |field: &str| changed.iter().any(|c| c == field);
+    let identifier = prior.physical_id.as_str();
+    let mut modify = p
+        .rds
+        .modify_db_instance()
+        .db_instance_identifier(identifier)
+        .apply_immediately(true);
+    if is_changed("instance_class") {
+        modify = modify.db_instance_class(&db.instance_class);
+    }
+    if is_changed("allocated_storage_gib") {
+        modify = modify.allocated_storage(to_i32(db.allocated_storage_gib));
+    }
+    if is_changed("backup_retention_days") {
+        modify = modify.backup_retention_period(to_i32(db.backup_retention_days));
+    }
+    if is_changed("security_groups") {
+        modify = modify.set_vpc_security_group_ids(Some(security_group_ids(ctx, db)?));
+    }
+    if is_changed("subnet_group") {
+        modify = modify.db_subnet_group_name(ctx.resolved.physical_id(&db.subnet_group)?);
+    }
+    if is_changed("multi_az") {
+        modify = modify.multi_az(db.multi_az);
+    }
+    if is_changed("deletion_protection") {
+        modify = modify.deletion_protection(db.deletion_protection);
+    }
+    if is_changed("publicly_accessible") {
+        modify = modify.publicly_accessible(db.publicly_accessible);
+    }
+    if is_changed("engine_version") {
+        // Only minor versions change in place; a major version forces a replacement.
+        modify = modify.engine_version(&db.engine_version);
+    }
+    if is_changed("master_password") {
+        modify = match master_password(&desired.address(), &db.master_password)? {
+            None => modify.manage_master_user_password(true),
+            Some(password) => modify
+                .manage_master_user_password(false)
+                .master_user_password(password),
+        };
+    }
+    tracing::debug!(instance = %identifier, ?changed, "modifying DB instance");
+    let out = modify
+        .send()
+        .await
+        .map_err(|e| api_error("rds:ModifyDBInstance", e))?;
+    let found = match out.db_instance() {
+        Some(found) => found.clone(),
+        None => describe_instance(p, identifier).await?,
+    };
+    observe_instance(&desired.id, &found, Some(db))
+}
+
+pub(super) async fn delete(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    prior: &Observed,
+    options: DeleteOptions,
+) -> Result<(), ProviderError> {
+    let identifier = prior.physical_id.as_str();
+    let current = match describe_instance(p, identifier).await {
+        Ok(db) => db,
+        Err(err) if is_not_found(&err) => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    // The engine only deletes a protected database after the user allowed data loss.
+    if current.deletion_protection() == Some(true) {
+        tracing::debug!(instance = %identifier, "turning deletion protection off");
+        p.rds
+            .modify_db_instance()
+            .db_instance_identifier(identifier)
+            .deletion_protection(false)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| api_error("rds:ModifyDBInstance", e))?;
+    }
+    let mut delete = p
+        .rds
+        .delete_db_instance()
+        .db_instance_identifier(identifier);
+    delete = match options.final_snapshot {
+        FinalSnapshot::Take => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let snapshot = format!("{identifier}-final-{now}");
+            tracing::debug!(instance = %identifier, %snapshot, "deleting DB instance with a final snapshot");
+            delete.final_db_snapshot_identifier(snapshot)
+        }
+        FinalSnapshot::Skip => delete.skip_final_snapshot(true),
+    };
+    match delete
+        .send()
+        .await
+        .map_err(|e| api_error("rds:DeleteDBInstance", e))
+    {
+        Ok(_) => {}
+        Err(err) if is_not_found(&err) => return Ok(()),
+        Err(err) => return Err(err),
+    }
+    wait_for(
+        ctx.progress,
+        &prior.address,
+        "deleted",
+        p.options.wait_timeout,
+        || async {
+            match describe_instance(p, identifier).await {
+                Ok(db) => Ok(Poll::Pending(
+                    db.db_instance_status().unwrap_or("deleting").to_string(),
+                )),
+                Err(err) if is_not_found(&err) => Ok(Poll::Ready(())),
+                Err(err) => Err(err),
+            }
+        },
+    )
+    .await
+}
+
+pub(super) async fn wait_ready(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<Observed, ProviderError> {
+    let identifier = observed.physical_id.as_str();
+    let ready = wait_for(
+        ctx.progress,
+        &observed.address,
+        "available",
+        p.options.wait_timeout,
+        || async {
+            let db = retry_not_found(Duration::from_secs(60), || describe_instance(p, identifier))
+                .await?;
+            Ok(match db.db_instance_status() {
+                Some("available") => Poll::Ready(db),
+                Some(
+                    status @ ("failed"
+                    | "incompatible-parameters"
+                    | "incompatible-network"
+                    | "storage-full"),
+                ) => {
+                    return Err(ProviderError::Other(format!(
+                        "{} reached status `{status}` instead of `available`",
+                        observed.address
+                    )))
+                }
+                status => Poll::Pending(status.unwrap_or("unknown").to_string()),
+            })
+        },
+    )
+    .await?;
+    let declared = match &observed.resource {
+        Resource::DbInstance(db) => Some(db),
+        _ => None,
+    };
+    observe_instance(&observed.address.id, &ready, declared)
+}
+
+pub(super) async fn read(
+    p: &AwsProvider,
+    stack: &Stack,
+    address: &Address,
+    physical_id: &str,
+) -> Result<Option<Observed>, ProviderError> {
+    match describe_instance(p, physical_id).await {
+        Ok(db) => {
+            observe_instance(&address.id, &db, declared_instance(stack, &address.id)).map(Some)
+        }
+        Err(err) if is_not_found(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}

@@ -1,0 +1,3 @@
+//! SSM Parameter Store: the stack lock.
+
+pub(crate) mod lock;
