@@ -5,9 +5,8 @@
 
 mod acm;
 mod autoscaling;
+mod ec2;
 mod elbv2;
-mod launch_template;
-mod network;
 pub mod pacing;
 mod rds;
 mod relink;
@@ -132,8 +131,7 @@ impl AwsProvider {
 
 /// Which module serves a kind.
 enum Service {
-    Network,
-    LaunchTemplate,
+    Ec2,
     Elbv2,
     Acm,
     AutoScaling,
@@ -147,8 +145,8 @@ fn service(kind: Kind) -> Service {
         | Kind::Subnet
         | Kind::InternetGateway
         | Kind::RouteTable
-        | Kind::SecurityGroup => Service::Network,
-        Kind::LaunchTemplate => Service::LaunchTemplate,
+        | Kind::SecurityGroup
+        | Kind::LaunchTemplate => Service::Ec2,
         Kind::TargetGroup | Kind::LoadBalancer | Kind::Listener | Kind::ListenerRule => {
             Service::Elbv2
         }
@@ -162,16 +160,15 @@ fn service(kind: Kind) -> Service {
 #[async_trait]
 impl Provider for AwsProvider {
     async fn discover(&self, stack: &Stack) -> Result<Vec<Observed>, ProviderError> {
-        let (network, templates, elb, acm, asg, rds, s3) = futures::try_join!(
-            network::discover(self, stack),
-            launch_template::discover(self, stack),
+        let (ec2, elb, acm, asg, rds, s3) = futures::try_join!(
+            ec2::discover(self, stack),
             elbv2::discover(self, stack),
             acm::discover(self, stack),
             autoscaling::discover(self, stack),
             rds::discover(self, stack),
             s3::discover(self, stack),
         )?;
-        let all = [network, templates, elb, acm, asg, rds, s3].concat();
+        let all = [ec2, elb, acm, asg, rds, s3].concat();
         Ok(relink::relink(all))
     }
 
@@ -181,8 +178,7 @@ impl Provider for AwsProvider {
         desired: &Declared,
     ) -> Result<Observed, ProviderError> {
         match service(desired.resource.kind()) {
-            Service::Network => network::create(self, ctx, desired).await,
-            Service::LaunchTemplate => launch_template::create(self, ctx, desired).await,
+            Service::Ec2 => ec2::create(self, ctx, desired).await,
             Service::Elbv2 => elbv2::create(self, ctx, desired).await,
             Service::Acm => acm::create(self, ctx, desired).await,
             Service::AutoScaling => autoscaling::create(self, ctx, desired).await,
@@ -199,10 +195,7 @@ impl Provider for AwsProvider {
         changed: &[String],
     ) -> Result<Observed, ProviderError> {
         match service(desired.resource.kind()) {
-            Service::Network => network::update(self, ctx, desired, prior, changed).await,
-            Service::LaunchTemplate => {
-                launch_template::update(self, ctx, desired, prior, changed).await
-            }
+            Service::Ec2 => ec2::update(self, ctx, desired, prior, changed).await,
             Service::Elbv2 => elbv2::update(self, ctx, desired, prior, changed).await,
             Service::Acm => acm::update(self, ctx, desired, prior, changed).await,
             Service::AutoScaling => autoscaling::update(self, ctx, desired, prior, changed).await,
@@ -218,8 +211,7 @@ impl Provider for AwsProvider {
         options: DeleteOptions,
     ) -> Result<(), ProviderError> {
         match service(prior.address.kind) {
-            Service::Network => network::delete(self, ctx, prior).await,
-            Service::LaunchTemplate => launch_template::delete(self, ctx, prior).await,
+            Service::Ec2 => ec2::delete(self, ctx, prior).await,
             Service::Elbv2 => elbv2::delete(self, ctx, prior).await,
             Service::Acm => acm::delete(self, ctx, prior).await,
             Service::AutoScaling => autoscaling::delete(self, ctx, prior).await,
@@ -238,9 +230,7 @@ impl Provider for AwsProvider {
             Service::Acm => acm::wait_ready(self, ctx, observed).await,
             Service::Rds => rds::wait_ready(self, ctx, observed).await,
             // A group is usable once it exists; instances come and go on their own.
-            Service::AutoScaling | Service::Network | Service::LaunchTemplate | Service::S3 => {
-                Ok(observed.clone())
-            }
+            Service::AutoScaling | Service::Ec2 | Service::S3 => Ok(observed.clone()),
         }
     }
 
@@ -251,10 +241,7 @@ impl Provider for AwsProvider {
         physical_id: &str,
     ) -> Result<Option<Observed>, ProviderError> {
         let found = match service(address.kind) {
-            Service::Network => network::read(self, stack, address, physical_id).await,
-            Service::LaunchTemplate => {
-                launch_template::read(self, stack, address, physical_id).await
-            }
+            Service::Ec2 => ec2::read(self, stack, address, physical_id).await,
             Service::Elbv2 => elbv2::read(self, stack, address, physical_id).await,
             Service::Acm => acm::read(self, stack, address, physical_id).await,
             Service::AutoScaling => autoscaling::read(self, stack, address, physical_id).await,
@@ -272,8 +259,7 @@ impl Provider for AwsProvider {
 
     async fn adopt(&self, ctx: &Context<'_>, observed: &Observed) -> Result<(), ProviderError> {
         match service(observed.address.kind) {
-            Service::Network => network::adopt(self, ctx, observed).await,
-            Service::LaunchTemplate => launch_template::adopt(self, ctx, observed).await,
+            Service::Ec2 => ec2::adopt(self, ctx, observed).await,
             Service::Elbv2 => elbv2::adopt(self, ctx, observed).await,
             Service::Acm => acm::adopt(self, ctx, observed).await,
             Service::AutoScaling => autoscaling::adopt(self, ctx, observed).await,

@@ -12,24 +12,16 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_ec2::types::{
-    self as ec2, InstanceType, LaunchTemplateBlockDeviceMappingRequest,
-    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
-    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
-    RequestLaunchTemplateData, ResourceType, Tag, VolumeType,
-};
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
+use aws_sdk_ec2::types::{self as ec2, RequestLaunchTemplateData, ResourceType, Tag};
 use futures::future::try_join_all;
-use infra_core::model::{Declared, HttpTokens, Image, LaunchTemplate, MetadataOptions, Resource};
+use infra_core::model::{Declared, Image, LaunchTemplate, Resource};
 use infra_core::naming::physical_name;
 use infra_core::provider::Context;
 use infra_core::stack::attributes;
-use infra_core::{Address, Kind, Observed, ProviderError, Ref, Stack};
+use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 
-use crate::network::{
-    id_filter, no_retries, relinked, stack_filter, tag_pairs, tag_resource, tag_spec,
-};
+use super::launch_template_data::{as_reported, model_of, request_data};
+use super::{id_filter, no_retries, relinked, stack_filter, tag_pairs, tag_spec, Scope};
 use crate::support::{
     api_error, client_token, create_once, is_not_found, owned_id, retry_not_found, wait_for, Poll,
     VISIBLE_WITHIN,
@@ -39,9 +31,7 @@ use crate::AwsProvider;
 /// AWS caps launch template names at 128 characters.
 const NAME_MAX: usize = 128;
 /// Tag on the template naming the SSM parameter its AMI was resolved from.
-pub(crate) const TAG_IMAGE_SOURCE: &str = "infra:image-source";
-/// The root device of Amazon Linux (and most current AMIs).
-const ROOT_DEVICE: &str = "/dev/xvda";
+const TAG_IMAGE_SOURCE: &str = "infra:image-source";
 /// GetParameters takes at most ten names.
 const SSM_BATCH: usize = 10;
 
@@ -55,13 +45,6 @@ fn image_source(template: &ec2::LaunchTemplate) -> Option<&str> {
     tag_pairs(template.tags())
         .find(|(k, _)| *k == TAG_IMAGE_SOURCE)
         .map(|(_, v)| v)
-}
-
-#[derive(Clone, Copy)]
-enum Scope<'a> {
-    Stack(&'a str),
-    Owned(&'a str, &'a str),
-    Id(&'a str),
 }
 
 async fn describe_templates(
@@ -233,60 +216,7 @@ fn observe(id: String, found: &Found, ssm: &HashMap<String, String>) -> Observed
         Some(name) if ssm.get(name) == Some(&ami) => Image::SsmParameter(name.to_string()),
         _ => Image::AmiId(ami),
     };
-    let user_data = data
-        .and_then(|d| d.user_data())
-        .filter(|u| !u.is_empty())
-        .map(|encoded| {
-            match BASE64
-                .decode(encoded)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-            {
-                Some(text) => text,
-                // Not base64 of UTF-8 text: report it as is, which shows as a diff.
-                None => encoded.to_string(),
-            }
-        });
-    let mut security_groups: Vec<Ref<_>> = data
-        .map(|d| d.security_group_ids())
-        .unwrap_or_default()
-        .iter()
-        .map(Ref::from_id)
-        .collect();
-    security_groups.sort();
-    let metadata = data.and_then(|d| d.metadata_options());
-    let metadata_options = MetadataOptions {
-        http_tokens: match metadata.and_then(|m| m.http_tokens()) {
-            Some(LaunchTemplateHttpTokensState::Required) => HttpTokens::Required,
-            _ => HttpTokens::Optional,
-        },
-        http_put_response_hop_limit: metadata
-            .and_then(|m| m.http_put_response_hop_limit())
-            .and_then(|h| u8::try_from(h).ok())
-            .unwrap_or(1),
-    };
-    let root_volume_size_gib = data
-        .map(|d| d.block_device_mappings())
-        .unwrap_or_default()
-        .iter()
-        .find(|m| m.device_name() == Some(ROOT_DEVICE))
-        .and_then(|m| m.ebs())
-        .and_then(|ebs| ebs.volume_size())
-        .and_then(|size| u32::try_from(size).ok());
-    let model = LaunchTemplate {
-        image,
-        instance_type: data
-            .and_then(|d| d.instance_type())
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default(),
-        user_data,
-        // AWS holds the filled text; the placeholders are the stack's.
-        user_data_vars: Default::default(),
-        security_groups,
-        metadata_options,
-        key_name: data.and_then(|d| d.key_name()).map(str::to_string),
-        root_volume_size_gib,
-    };
+    let model = model_of(data, image);
     let template_id = template.launch_template_id().unwrap_or_default();
     let version = found
         .version
@@ -321,7 +251,7 @@ async fn observe_all(
         .collect())
 }
 
-pub(crate) async fn discover(
+pub(super) async fn discover(
     p: &AwsProvider,
     stack: &Stack,
 ) -> Result<Vec<Observed>, ProviderError> {
@@ -333,7 +263,8 @@ pub(crate) async fn discover(
     observe_all(p, owned).await
 }
 
-async fn observe_one(
+/// One template by id, with `address`'s logical id.
+pub(super) async fn read(
     p: &AwsProvider,
     address: &Address,
     template_id: &str,
@@ -357,47 +288,6 @@ fn template_of(desired: &Declared) -> Result<&LaunchTemplate, ProviderError> {
     }
 }
 
-/// The request data for a template, with the AMI resolved and security groups as ids.
-fn request_data(
-    ctx: &Context<'_>,
-    ami: &str,
-    t: &LaunchTemplate,
-) -> Result<RequestLaunchTemplateData, ProviderError> {
-    let mut groups = Vec::new();
-    for group in &t.security_groups {
-        groups.push(ctx.resolved.physical_id(group)?.to_string());
-    }
-    let metadata = LaunchTemplateInstanceMetadataOptionsRequest::builder()
-        .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
-        .http_tokens(match t.metadata_options.http_tokens {
-            HttpTokens::Required => LaunchTemplateHttpTokensState::Required,
-            HttpTokens::Optional => LaunchTemplateHttpTokensState::Optional,
-        })
-        .http_put_response_hop_limit(i32::from(t.metadata_options.http_put_response_hop_limit))
-        .build();
-    let root = t.root_volume_size_gib.map(|size| {
-        LaunchTemplateBlockDeviceMappingRequest::builder()
-            .device_name(ROOT_DEVICE)
-            .ebs(
-                LaunchTemplateEbsBlockDeviceRequest::builder()
-                    .volume_size(i32::try_from(size).unwrap_or(i32::MAX))
-                    .volume_type(VolumeType::Gp3)
-                    .delete_on_termination(true)
-                    .build(),
-            )
-            .build()
-    });
-    Ok(RequestLaunchTemplateData::builder()
-        .image_id(ami)
-        .instance_type(InstanceType::from(t.instance_type.as_str()))
-        .set_user_data(t.user_data.as_ref().map(|text| BASE64.encode(text)))
-        .set_security_group_ids(Some(groups))
-        .metadata_options(metadata)
-        .set_key_name(t.key_name.clone())
-        .set_block_device_mappings(root.map(|r| vec![r]))
-        .build())
-}
-
 /// Ownership tags plus the image-source tag when the image is an SSM parameter.
 fn template_tags(ctx: &Context<'_>, id: &str, t: &LaunchTemplate) -> ec2::TagSpecification {
     let spec = tag_spec(ResourceType::LaunchTemplate, ctx.stack, id);
@@ -412,44 +302,6 @@ fn template_tags(ctx: &Context<'_>, id: &str, t: &LaunchTemplate) -> ec2::TagSpe
         }
         Image::AmiId(_) => spec,
     }
-}
-
-/// Template data as DescribeLaunchTemplateVersions reports what [`request_data`] sent: the fields
-/// `observe` reads, which AWS keeps as given.
-fn as_reported(sent: &RequestLaunchTemplateData) -> ec2::ResponseLaunchTemplateData {
-    let metadata = sent.metadata_options().map(|m| {
-        ec2::LaunchTemplateInstanceMetadataOptions::builder()
-            .set_http_endpoint(m.http_endpoint().cloned())
-            .set_http_tokens(m.http_tokens().cloned())
-            .set_http_put_response_hop_limit(m.http_put_response_hop_limit())
-            .build()
-    });
-    let mappings = sent
-        .block_device_mappings()
-        .iter()
-        .map(|m| {
-            let ebs = m.ebs().map(|ebs| {
-                ec2::LaunchTemplateEbsBlockDevice::builder()
-                    .set_volume_size(ebs.volume_size())
-                    .set_volume_type(ebs.volume_type().cloned())
-                    .set_delete_on_termination(ebs.delete_on_termination())
-                    .build()
-            });
-            ec2::LaunchTemplateBlockDeviceMapping::builder()
-                .set_device_name(m.device_name().map(str::to_string))
-                .set_ebs(ebs)
-                .build()
-        })
-        .collect();
-    ec2::ResponseLaunchTemplateData::builder()
-        .set_image_id(sent.image_id().map(str::to_string))
-        .set_instance_type(sent.instance_type().cloned())
-        .set_user_data(sent.user_data().map(str::to_string))
-        .set_security_group_ids(Some(sent.security_group_ids().to_vec()))
-        .set_key_name(sent.key_name().map(str::to_string))
-        .set_metadata_options(metadata)
-        .set_block_device_mappings(Some(mappings))
-        .build()
 }
 
 /// A template just written: its id and name, the number of the version just made, and the data
@@ -489,7 +341,7 @@ fn observe_written(
     relinked(ctx, observed)
 }
 
-pub(crate) async fn create(
+pub(super) async fn create(
     p: &AwsProvider,
     ctx: &Context<'_>,
     desired: &Declared,
@@ -583,7 +435,7 @@ async fn read_found(
 }
 
 /// Any change is a new version with the full data, made the default.
-pub(crate) async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     ctx: &Context<'_>,
     desired: &Declared,
@@ -678,7 +530,7 @@ async fn set_image_source_tag(
     }
 }
 
-pub(crate) async fn delete(
+pub(super) async fn delete(
     p: &AwsProvider,
     ctx: &Context<'_>,
     prior: &Observed,
@@ -716,29 +568,12 @@ pub(crate) async fn delete(
     .await
 }
 
-pub(crate) async fn read(
-    p: &AwsProvider,
-    stack: &Stack,
-    address: &Address,
-    physical_id: &str,
-) -> Result<Option<Observed>, ProviderError> {
-    let _ = stack;
-    observe_one(p, address, physical_id).await
-}
-
-pub(crate) async fn adopt(
-    p: &AwsProvider,
-    ctx: &Context<'_>,
-    observed: &Observed,
-) -> Result<(), ProviderError> {
-    tag_resource(p, ctx, observed).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use infra_core::model::{SecurityGroup, Vpc};
+    use infra_core::model::{HttpTokens, MetadataOptions, SecurityGroup, Vpc};
     use infra_core::provider::{NoProgress, Resolved};
+    use infra_core::Ref;
 
     fn group(id: &str, physical_id: &str) -> Observed {
         Observed::new(

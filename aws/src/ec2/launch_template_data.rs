@@ -1,0 +1,158 @@
+//! A launch template's data: the model as the RequestLaunchTemplateData a write sends, and the
+//! data AWS reports back as the model.
+
+use aws_sdk_ec2::types::{
+    self as ec2, InstanceType, LaunchTemplateBlockDeviceMappingRequest,
+    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    RequestLaunchTemplateData, VolumeType,
+};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use infra_core::model::{HttpTokens, Image, LaunchTemplate, MetadataOptions};
+use infra_core::provider::Context;
+use infra_core::{ProviderError, Ref};
+
+/// The root device of Amazon Linux (and most current AMIs).
+const ROOT_DEVICE: &str = "/dev/xvda";
+
+/// The model of a template's data as DescribeLaunchTemplateVersions reports it, with the image
+/// it was built from.
+pub(super) fn model_of(
+    data: Option<&ec2::ResponseLaunchTemplateData>,
+    image: Image,
+) -> LaunchTemplate {
+    let user_data = data
+        .and_then(|d| d.user_data())
+        .filter(|u| !u.is_empty())
+        .map(|encoded| {
+            match BASE64
+                .decode(encoded)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+            {
+                Some(text) => text,
+                // Not base64 of UTF-8 text: report it as is, which shows as a diff.
+                None => encoded.to_string(),
+            }
+        });
+    let mut security_groups: Vec<Ref<_>> = data
+        .map(|d| d.security_group_ids())
+        .unwrap_or_default()
+        .iter()
+        .map(Ref::from_id)
+        .collect();
+    security_groups.sort();
+    let metadata = data.and_then(|d| d.metadata_options());
+    let metadata_options = MetadataOptions {
+        http_tokens: match metadata.and_then(|m| m.http_tokens()) {
+            Some(LaunchTemplateHttpTokensState::Required) => HttpTokens::Required,
+            _ => HttpTokens::Optional,
+        },
+        http_put_response_hop_limit: metadata
+            .and_then(|m| m.http_put_response_hop_limit())
+            .and_then(|h| u8::try_from(h).ok())
+            .unwrap_or(1),
+    };
+    let root_volume_size_gib = data
+        .map(|d| d.block_device_mappings())
+        .unwrap_or_default()
+        .iter()
+        .find(|m| m.device_name() == Some(ROOT_DEVICE))
+        .and_then(|m| m.ebs())
+        .and_then(|ebs| ebs.volume_size())
+        .and_then(|size| u32::try_from(size).ok());
+    LaunchTemplate {
+        image,
+        instance_type: data
+            .and_then(|d| d.instance_type())
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        user_data,
+        // AWS holds the filled text; the placeholders are the stack's.
+        user_data_vars: Default::default(),
+        security_groups,
+        metadata_options,
+        key_name: data.and_then(|d| d.key_name()).map(str::to_string),
+        root_volume_size_gib,
+    }
+}
+
+/// The request data for a template, with the AMI resolved and security groups as ids.
+pub(super) fn request_data(
+    ctx: &Context<'_>,
+    ami: &str,
+    t: &LaunchTemplate,
+) -> Result<RequestLaunchTemplateData, ProviderError> {
+    let mut groups = Vec::new();
+    for group in &t.security_groups {
+        groups.push(ctx.resolved.physical_id(group)?.to_string());
+    }
+    let metadata = LaunchTemplateInstanceMetadataOptionsRequest::builder()
+        .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+        .http_tokens(match t.metadata_options.http_tokens {
+            HttpTokens::Required => LaunchTemplateHttpTokensState::Required,
+            HttpTokens::Optional => LaunchTemplateHttpTokensState::Optional,
+        })
+        .http_put_response_hop_limit(i32::from(t.metadata_options.http_put_response_hop_limit))
+        .build();
+    let root = t.root_volume_size_gib.map(|size| {
+        LaunchTemplateBlockDeviceMappingRequest::builder()
+            .device_name(ROOT_DEVICE)
+            .ebs(
+                LaunchTemplateEbsBlockDeviceRequest::builder()
+                    .volume_size(i32::try_from(size).unwrap_or(i32::MAX))
+                    .volume_type(VolumeType::Gp3)
+                    .delete_on_termination(true)
+                    .build(),
+            )
+            .build()
+    });
+    Ok(RequestLaunchTemplateData::builder()
+        .image_id(ami)
+        .instance_type(InstanceType::from(t.instance_type.as_str()))
+        .set_user_data(t.user_data.as_ref().map(|text| BASE64.encode(text)))
+        .set_security_group_ids(Some(groups))
+        .metadata_options(metadata)
+        .set_key_name(t.key_name.clone())
+        .set_block_device_mappings(root.map(|r| vec![r]))
+        .build())
+}
+
+/// Template data as DescribeLaunchTemplateVersions reports what [`request_data`] sent: the fields
+/// `observe` reads, which AWS keeps as given.
+pub(super) fn as_reported(sent: &RequestLaunchTemplateData) -> ec2::ResponseLaunchTemplateData {
+    let metadata = sent.metadata_options().map(|m| {
+        ec2::LaunchTemplateInstanceMetadataOptions::builder()
+            .set_http_endpoint(m.http_endpoint().cloned())
+            .set_http_tokens(m.http_tokens().cloned())
+            .set_http_put_response_hop_limit(m.http_put_response_hop_limit())
+            .build()
+    });
+    let mappings = sent
+        .block_device_mappings()
+        .iter()
+        .map(|m| {
+            let ebs = m.ebs().map(|ebs| {
+                ec2::LaunchTemplateEbsBlockDevice::builder()
+                    .set_volume_size(ebs.volume_size())
+                    .set_volume_type(ebs.volume_type().cloned())
+                    .set_delete_on_termination(ebs.delete_on_termination())
+                    .build()
+            });
+            ec2::LaunchTemplateBlockDeviceMapping::builder()
+                .set_device_name(m.device_name().map(str::to_string))
+                .set_ebs(ebs)
+                .build()
+        })
+        .collect();
+    ec2::ResponseLaunchTemplateData::builder()
+        .set_image_id(sent.image_id().map(str::to_string))
+        .set_instance_type(sent.instance_type().cloned())
+        .set_user_data(sent.user_data().map(str::to_string))
+        .set_security_group_ids(Some(sent.security_group_ids().to_vec()))
+        .set_key_name(sent.key_name().map(str::to_string))
+        .set_metadata_options(metadata)
+        .set_block_device_mappings(Some(mappings))
+        .build()
+}
