@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::plan::{FieldChange, ReplaceMode};
-use crate::model::{Certificate, Declared, MasterPassword, Resource};
+use crate::model::{Certificate, DbInstance, Declared, ListenerRule, MasterPassword, Resource};
 use crate::refs::{Address, Kind};
 use crate::secret::Sensitive;
 
@@ -135,16 +135,8 @@ pub fn normalize(desired: &mut Resource, observed: &mut Resource) {
             o.security_groups.sort();
         }
         (Resource::ListenerRule(d), Resource::ListenerRule(o)) => {
-            for rule in [d, o] {
-                for c in &mut rule.conditions {
-                    match c {
-                        crate::model::Condition::PathPattern(v)
-                        | crate::model::Condition::HostHeader(v) => v.sort(),
-                    }
-                }
-                rule.conditions
-                    .sort_by_key(|c| serde_json::to_string(c).unwrap_or_default());
-            }
+            sort_conditions(d);
+            sort_conditions(o);
         }
         (Resource::LaunchTemplate(d), Resource::LaunchTemplate(o)) => {
             d.security_groups.sort();
@@ -164,34 +156,50 @@ pub fn normalize(desired: &mut Resource, observed: &mut Resource) {
             d.subnets.sort();
             o.subnets.sort();
         }
-        (Resource::DbInstance(d), Resource::DbInstance(o)) => {
-            d.security_groups.sort();
-            o.security_groups.sort();
-            // A derived identifier is the provider's business.
-            if d.identifier.is_none() {
-                o.identifier = None;
-            }
-            // RDS reports the full version (`8.0.35`) for a declared `8.0`: minor versions move
-            // with auto minor upgrades.
-            if o.engine_version
-                .starts_with(&format!("{}.", d.engine_version))
-            {
-                o.engine_version = d.engine_version.clone();
-            }
-            // Never compare secret values: only managed vs not managed.
-            let managed = |p: &MasterPassword| matches!(p, MasterPassword::Managed);
-            if managed(&d.master_password) == managed(&o.master_password) {
-                o.master_password = d.master_password.clone();
-            }
-            // Delete-time policy, not a property of the instance.
-            o.final_snapshot = d.final_snapshot;
-        }
+        (Resource::DbInstance(d), Resource::DbInstance(o)) => normalize_db_instance(d, o),
         (Resource::Bucket(d), Resource::Bucket(o)) => {
             // Delete-time policy, not a property of the bucket.
             o.force_destroy = d.force_destroy;
         }
         _ => {}
     }
+}
+
+/// A database's declared settings against what RDS reports.
+fn normalize_db_instance(d: &mut DbInstance, o: &mut DbInstance) {
+    d.security_groups.sort();
+    o.security_groups.sort();
+    // A derived identifier is the provider's business.
+    if d.identifier.is_none() {
+        o.identifier = None;
+    }
+    // RDS reports the full version (`8.0.35`) for a declared `8.0`: minor versions move
+    // with auto minor upgrades.
+    if o.engine_version
+        .starts_with(&format!("{}.", d.engine_version))
+    {
+        o.engine_version = d.engine_version.clone();
+    }
+    // Never compare secret values: only managed vs not managed.
+    let managed = |p: &MasterPassword| matches!(p, MasterPassword::Managed);
+    if managed(&d.master_password) == managed(&o.master_password) {
+        o.master_password = d.master_password.clone();
+    }
+    // Delete-time policy, not a property of the instance.
+    o.final_snapshot = d.final_snapshot;
+}
+
+/// Conditions and their values in one order: AWS keeps neither.
+fn sort_conditions(rule: &mut ListenerRule) {
+    for c in &mut rule.conditions {
+        match c {
+            crate::model::Condition::PathPattern(v) | crate::model::Condition::HostHeader(v) => {
+                v.sort()
+            }
+        }
+    }
+    rule.conditions
+        .sort_by_key(|c| serde_json::to_string(c).unwrap_or_default());
 }
 
 fn to_object(resource: &Resource) -> Map<String, Value> {
