@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use infra_core::engine::{Action, Change, Hook, Outcome};
 use infra_core::Address;
 
-use crate::shell::{elapsed, Shell, Style};
+use crate::shell::{elapsed, Shell, Style, VERB_WIDTH};
 
 /// How often a non-terminal log repeats a wait on the same resource.
 const LOG_WAIT_EVERY: Duration = Duration::from_secs(10);
@@ -132,6 +132,10 @@ impl Hook for Progress {
         self.line(text);
     }
 
+    fn notice(&self, address: &Address, text: &str) {
+        self.line(notice_block(&self.shell, address, text));
+    }
+
     fn waiting(&self, address: &Address, status: &str, took: Duration) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if self.shell.err_is_terminal() {
@@ -164,5 +168,38 @@ impl Hook for Progress {
                 )
             );
         }
+    }
+}
+
+/// A notice as a status block: `Note ADDRESS: HEADLINE`, then each detail line under the
+/// message column.
+fn notice_block(shell: &Shell, address: &Address, text: &str) -> String {
+    let mut lines = text.lines();
+    let headline = lines.next().unwrap_or_default();
+    let mut block = shell.status_line("Note", Style::Yellow, format!("{address}: {headline}"));
+    for line in lines {
+        block.push('\n');
+        block.push_str(&" ".repeat(VERB_WIDTH + 1));
+        block.push_str(line);
+    }
+    block
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infra_core::Kind;
+
+    #[test]
+    fn a_notice_is_a_status_line_with_its_details_under_the_message() {
+        let block = notice_block(
+            &Shell::new(true),
+            &Address::new(Kind::Certificate, "site"),
+            "create these DNS records:\n_a.example.com. CNAME _x.acm-validations.aws.",
+        );
+        assert_eq!(
+            block,
+            "        Note acm_certificate.site: create these DNS records:\n             _a.example.com. CNAME _x.acm-validations.aws."
+        );
     }
 }

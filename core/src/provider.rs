@@ -114,6 +114,13 @@ impl Resolved {
 pub trait Progress: Send + Sync {
     /// Still waiting for `address` to reach a state; `status` is the cloud's current one.
     fn waiting(&self, address: &Address, status: &str, elapsed: Duration);
+
+    /// Something about `address` the user has to act on while a call waits (the DNS records
+    /// that validate a certificate): a headline, then detail lines. The engine passes each
+    /// distinct notice on once per apply, so a provider may repeat it while it waits.
+    fn notice(&self, address: &Address, text: &str) {
+        let _ = (address, text);
+    }
 }
 
 /// A [`Progress`] that drops everything.

@@ -1,8 +1,8 @@
 //! Carry out a plan: walk its steps concurrently, each starting the moment what it waits on is
 //! done; after a failure start nothing new, let what runs finish, and report.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -17,14 +17,35 @@ use crate::provider::{Context, Observed, Progress, Provider, ProviderError, Reso
 use crate::refs::Address;
 use crate::stack::Stack;
 
-/// Forwards a provider's progress to the hook.
+/// Forwards a provider's progress to the hook, each distinct notice once.
 struct HookProgress<'a> {
     hook: &'a dyn Hook,
+    noticed: Mutex<HashSet<(Address, String)>>,
+}
+
+impl<'a> HookProgress<'a> {
+    fn new(hook: &'a dyn Hook) -> Self {
+        HookProgress {
+            hook,
+            noticed: Mutex::default(),
+        }
+    }
 }
 
 impl Progress for HookProgress<'_> {
     fn waiting(&self, address: &Address, status: &str, elapsed: Duration) {
         self.hook.waiting(address, status, elapsed);
+    }
+
+    fn notice(&self, address: &Address, text: &str) {
+        let first = self
+            .noticed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((address.clone(), text.to_string()));
+        if first {
+            self.hook.notice(address, text);
+        }
     }
 }
 
@@ -86,7 +107,7 @@ pub async fn apply(
         resolved.insert(change.prior.clone().expect("filtered on prior"));
     }
     let mut resolved = Arc::new(resolved);
-    let progress = HookProgress { hook };
+    let progress = HookProgress::new(hook);
     let concurrency = options.concurrency.max(1);
 
     let mut ready: BTreeSet<usize> = (0..n).filter(|&s| waiting_on[s] == 0).collect();
@@ -254,5 +275,41 @@ async fn run_step(
             };
             Ok(Some(provider.wait_ready(ctx, &observed).await?))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refs::Kind;
+
+    #[derive(Default)]
+    struct Notices(Mutex<Vec<String>>);
+
+    impl Hook for Notices {
+        fn notice(&self, address: &Address, text: &str) {
+            self.0.lock().unwrap().push(format!("{address}: {text}"));
+        }
+    }
+
+    #[test]
+    fn each_distinct_notice_reaches_the_hook_once() {
+        let hook = Notices::default();
+        let progress = HookProgress::new(&hook);
+        let site = Address::new(Kind::Certificate, "site");
+        let other = Address::new(Kind::Certificate, "other");
+        for _ in 0..3 {
+            progress.notice(&site, "records\na CNAME b");
+        }
+        progress.notice(&other, "records\na CNAME b");
+        progress.notice(&site, "records\nc CNAME d");
+        assert_eq!(
+            *hook.0.lock().unwrap(),
+            [
+                "acm_certificate.site: records\na CNAME b",
+                "acm_certificate.other: records\na CNAME b",
+                "acm_certificate.site: records\nc CNAME d",
+            ]
+        );
     }
 }

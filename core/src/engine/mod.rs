@@ -84,6 +84,11 @@ pub trait Hook: Send + Sync {
     fn waiting(&self, address: &Address, status: &str, elapsed: Duration) {
         let _ = (address, status, elapsed);
     }
+    /// Something about `address` the user has to act on (a headline, then detail lines), such
+    /// as the DNS records a certificate waits for. Each distinct notice comes once per apply.
+    fn notice(&self, address: &Address, text: &str) {
+        let _ = (address, text);
+    }
     /// Asked before each action starts. `true` stops the apply as a failure does: the actions
     /// in progress finish, nothing new starts, the rest is skipped (an interrupt, say).
     fn should_stop(&self) -> bool {
