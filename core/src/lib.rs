@@ -22,6 +22,8 @@ pub use stack::{LintSetting, Output, Stack};
 
 /// Everything a stack file needs: `use infra_core::prelude::*;`.
 pub mod prelude {
+    pub use std::time::Duration;
+
     pub use crate::model::*;
     pub use crate::refs::{Address, Ref};
     pub use crate::secret::Sensitive;

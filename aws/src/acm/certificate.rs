@@ -1,13 +1,17 @@
 //! The ACM certificate: requested, imported or existing; create, update, delete, the wait for
 //! ISSUED, read, adopt, and the certificate in model form.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use acm::primitives::Blob;
-use acm::types::{CertificateDetail, CertificateStatus, CertificateType, Tag, ValidationMethod};
+use acm::types::{
+    CertificateDetail, CertificateStatus, CertificateType, DomainStatus, DomainValidation, Tag,
+    ValidationMethod,
+};
 use aws_sdk_acm as acm;
 use infra_core::model::{Certificate, Declared, Resource};
-use infra_core::provider::Context;
+use infra_core::provider::{Context, Progress};
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 
@@ -22,6 +26,11 @@ use crate::AwsProvider;
 const VISIBLE_WITHIN: Duration = Duration::from_secs(30);
 /// How long a deleted listener may keep a certificate "in use".
 const IN_USE_RETRY: Duration = Duration::from_secs(300);
+/// How long apply waits for ISSUED unless the stack says (`issued_within`): the create timeout
+/// of terraform-provider-aws's `aws_acm_certificate_validation`
+/// (internal/service/acm/certificate_validation.go), which also fails at once on FAILED and
+/// REVOKED with ACM's reason.
+const ISSUED_WITHIN: Duration = Duration::from_secs(75 * 60);
 
 #[derive(Debug, thiserror::Error)]
 enum AcmError {
@@ -35,8 +44,29 @@ enum AcmError {
     },
     #[error("{address}: the existing certificate `{arn}` does not exist in this region (set `arn` to a certificate ARN ACM lists)")]
     ExistingMissing { address: Address, arn: String },
-    #[error("{address}: certificate status is {status}; it will not become ISSUED (valid end state: ISSUED)")]
-    NotIssued { address: Address, status: String },
+    #[error("{address}: certificate `{arn}` is {status}{reason}; it will not become ISSUED (request a new one)")]
+    NotIssued {
+        address: Address,
+        arn: String,
+        status: String,
+        /// ` (reason: ...)` from ACM, or empty.
+        reason: String,
+    },
+    #[error(
+        "{address}: certificate `{arn}` is still {status} after {seconds}s; ACM issues it once \
+         these DNS validation records exist:\n{records}\nCreate them where the domain's DNS is \
+         served and apply again, or allow longer than {limit}s with \
+         `Certificate::request(..).issued_within(Duration::from_secs(N))` in the stack."
+    )]
+    NotIssuedInTime {
+        address: Address,
+        arn: String,
+        status: String,
+        seconds: u64,
+        limit: u64,
+        /// One indented `NAME TYPE VALUE` line per record still missing.
+        records: String,
+    },
     #[error("{address}: field `{field}` cannot change in place (it forces a replacement)")]
     NotInPlace { address: Address, field: String },
     #[error("{address}: AWS returned no {what}")]
@@ -101,8 +131,23 @@ pub(super) async fn describe(
 /// `NAME CNAME VALUE` per DNS validation record, one per line, without repeats (a wildcard and
 /// its apex share one record).
 fn validation_records(detail: &CertificateDetail) -> String {
+    record_lines(detail.domain_validation_options().iter())
+}
+
+/// The DNS validation records of the names ACM has not validated yet, as
+/// [`validation_records`].
+fn missing_records(detail: &CertificateDetail) -> String {
+    record_lines(
+        detail
+            .domain_validation_options()
+            .iter()
+            .filter(|o| o.validation_status() != Some(&DomainStatus::Success)),
+    )
+}
+
+fn record_lines<'a>(options: impl Iterator<Item = &'a DomainValidation>) -> String {
     let mut lines: Vec<String> = Vec::new();
-    for option in detail.domain_validation_options() {
+    for option in options {
         if let Some(r) = option.resource_record() {
             let line = format!("{} {} {}", r.name(), r.r#type().as_str(), r.value());
             if !lines.contains(&line) {
@@ -131,7 +176,8 @@ pub(super) fn observe_existing(
 }
 
 /// An owned certificate in model form. `declared` is what the stack declares at this address,
-/// for what ACM does not keep: whether apply waits for ISSUED, and the PEM file paths.
+/// for what ACM does not keep: whether and how long apply waits for ISSUED, and the PEM file
+/// paths.
 pub(super) async fn observe(
     p: &AwsProvider,
     address: Address,
@@ -150,17 +196,19 @@ pub(super) async fn observe(
             .filter(|n| **n != domain_name)
             .cloned()
             .collect();
-        let wait_for_issued = matches!(
-            declared,
+        let (wait_for_issued, issued_within_seconds) = match declared {
             Some(Resource::Certificate(Certificate::Request {
-                wait_for_issued: true,
+                wait_for_issued,
+                issued_within_seconds,
                 ..
-            }))
-        );
+            })) => (*wait_for_issued, *issued_within_seconds),
+            _ => (false, None),
+        };
         Certificate::Request {
             domain_name,
             alternative_names,
             wait_for_issued,
+            issued_within_seconds,
         }
     };
     let observed = Observed::new(address, arn.as_str(), resource.into())
@@ -411,8 +459,11 @@ pub(super) async fn update(
                 .await
                 .map_err(|e| api_error("acm:AddTagsToCertificate", e))?;
         }
-        // Whether apply waits for ISSUED is not a property of the certificate.
-        Certificate::Request { .. } if changed.iter().all(|c| c == "wait_for_issued") => {}
+        // Whether and how long apply waits for ISSUED is not a property of the certificate.
+        Certificate::Request { .. }
+            if changed
+                .iter()
+                .all(|c| c == "wait_for_issued" || c == "issued_within_seconds") => {}
         _ => {
             if let Some(field) = changed.first() {
                 return Err(AcmError::NotInPlace {
@@ -499,32 +550,128 @@ pub(super) async fn wait_ready(
     else {
         return Ok(observed.clone());
     };
-    let address = &observed.address;
-    let declared = observed.resource.clone();
-    wait_for(
-        ctx.progress,
-        address,
-        "ISSUED",
-        p.options.wait_timeout,
-        || async {
-            let detail =
-                retry_not_found(VISIBLE_WITHIN, || describe(p, &observed.physical_id)).await?;
-            match detail.status() {
-                Some(CertificateStatus::Issued) => Ok(Poll::Ready(
-                    observe(p, address.clone(), Some(&declared), &detail).await?,
-                )),
-                Some(CertificateStatus::PendingValidation) | None => {
-                    Ok(Poll::Pending("PENDING_VALIDATION".into()))
-                }
-                Some(other) => Err(AcmError::NotIssued {
-                    address: address.clone(),
-                    status: other.as_str().to_string(),
-                }
-                .into()),
-            }
-        },
+    let detail = wait_issued(p, ctx.progress, observed).await?;
+    observe(
+        p,
+        observed.address.clone(),
+        Some(&observed.resource),
+        &detail,
     )
     .await
+}
+
+/// How long apply waits for this certificate to be ISSUED.
+fn issued_within(resource: &Resource) -> Duration {
+    match resource {
+        Resource::Certificate(Certificate::Request {
+            issued_within_seconds: Some(seconds),
+            ..
+        }) => Duration::from_secs(*seconds),
+        _ => ISSUED_WITHIN,
+    }
+}
+
+/// Wait until ACM reports the certificate ISSUED, for as long as its stack allows. While it is
+/// pending, report its status and hand the user the DNS validation records still missing; a
+/// status it never leaves (FAILED, VALIDATION_TIMED_OUT, REVOKED, EXPIRED...) fails at once, and
+/// the timeout names what is missing. An imported or existing certificate takes one describe.
+pub(super) async fn wait_issued(
+    p: &AwsProvider,
+    progress: &dyn Progress,
+    certificate: &Observed,
+) -> Result<CertificateDetail, ProviderError> {
+    let address = &certificate.address;
+    let arn = certificate.physical_id.as_str();
+    let limit = issued_within(&certificate.resource);
+    let last_pending: Mutex<Option<CertificateDetail>> = Mutex::new(None);
+    let waited = wait_for(progress, address, "ISSUED", limit, || async {
+        let detail = retry_not_found(VISIBLE_WITHIN, || describe(p, arn)).await?;
+        match detail.status() {
+            Some(CertificateStatus::Issued) => Ok(Poll::Ready(detail)),
+            Some(CertificateStatus::PendingValidation) | None => {
+                let records = missing_records(&detail);
+                if !records.is_empty() {
+                    // Shown once by the engine, however often the wait repeats it.
+                    progress.notice(
+                        address,
+                        &format!(
+                            "create these DNS records to validate the certificate (ACM issues it once they resolve):\n{records}"
+                        ),
+                    );
+                }
+                let status = status_of(&detail);
+                *last_pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(detail);
+                Ok(Poll::Pending(status))
+            }
+            Some(_) => Err(not_issued(address, arn, &detail)),
+        }
+    })
+    .await;
+    match waited {
+        Err(ProviderError::Timeout { seconds, .. }) => {
+            let last = last_pending.into_inner().unwrap_or_else(|e| e.into_inner());
+            Err(not_issued_in_time(
+                address,
+                arn,
+                last.as_ref(),
+                seconds,
+                limit,
+            ))
+        }
+        other => other,
+    }
+}
+
+fn status_of(detail: &CertificateDetail) -> String {
+    detail
+        .status()
+        .map_or("PENDING_VALIDATION", |s| s.as_str())
+        .to_string()
+}
+
+/// A status ACM never leaves for ISSUED, with ACM's reason where it gives one.
+fn not_issued(address: &Address, arn: &str, detail: &CertificateDetail) -> ProviderError {
+    let reason = detail
+        .failure_reason()
+        .map(|r| r.as_str())
+        .or_else(|| detail.revocation_reason().map(|r| r.as_str()))
+        .map(|r| format!(" (reason: {r})"))
+        .unwrap_or_default();
+    AcmError::NotIssued {
+        address: address.clone(),
+        arn: arn.to_string(),
+        status: status_of(detail),
+        reason,
+    }
+    .into()
+}
+
+fn not_issued_in_time(
+    address: &Address,
+    arn: &str,
+    last: Option<&CertificateDetail>,
+    seconds: u64,
+    limit: Duration,
+) -> ProviderError {
+    let records = last.map(missing_records).unwrap_or_default();
+    let records = if records.is_empty() {
+        "  (ACM has published none yet)".to_string()
+    } else {
+        records
+            .lines()
+            .map(|line| format!("  {line}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    AcmError::NotIssuedInTime {
+        address: address.clone(),
+        arn: arn.to_string(),
+        status: last.map_or_else(|| "PENDING_VALIDATION".to_string(), status_of),
+        seconds,
+        limit: limit.as_secs(),
+        records,
+    }
+    .into()
 }
 
 pub(super) async fn read(
@@ -573,11 +720,16 @@ pub(super) async fn adopt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use acm::types::{DomainValidation, RecordType, ResourceRecord};
+    use acm::types::{RecordType, ResourceRecord};
 
     fn option(domain: &str, name: &str) -> DomainValidation {
+        option_with(domain, name, DomainStatus::PendingValidation)
+    }
+
+    fn option_with(domain: &str, name: &str, status: DomainStatus) -> DomainValidation {
         DomainValidation::builder()
             .domain_name(domain)
+            .validation_status(status)
             .resource_record(
                 ResourceRecord::builder()
                     .name(name)
@@ -600,6 +752,48 @@ mod tests {
         assert_eq!(
             validation_records(&detail),
             "_a.example.com. CNAME _x.acm-validations.aws.\n_b.example.org. CNAME _x.acm-validations.aws."
+        );
+    }
+
+    #[test]
+    fn the_timeout_names_the_certificate_its_status_the_missing_records_and_the_setting() {
+        let detail = CertificateDetail::builder()
+            .status(CertificateStatus::PendingValidation)
+            .domain_validation_options(option("example.com", "_a.example.com."))
+            .domain_validation_options(option_with(
+                "www.example.org",
+                "_b.example.org.",
+                DomainStatus::Success,
+            ))
+            .build();
+        let err = not_issued_in_time(
+            &Address::new(Kind::Certificate, "site"),
+            "arn:aws:acm:ap-northeast-2:1:certificate/x",
+            Some(&detail),
+            301,
+            Duration::from_secs(300),
+        );
+        assert_eq!(
+            err.to_string(),
+            "acm_certificate.site: certificate `arn:aws:acm:ap-northeast-2:1:certificate/x` is \
+             still PENDING_VALIDATION after 301s; ACM issues it once these DNS validation records \
+             exist:\n  _a.example.com. CNAME _x.acm-validations.aws.\nCreate them where the \
+             domain's DNS is served and apply again, or allow longer than 300s with \
+             `Certificate::request(..).issued_within(Duration::from_secs(N))` in the stack."
+        );
+    }
+
+    #[test]
+    fn a_failed_certificate_shows_acms_reason() {
+        let detail = CertificateDetail::builder()
+            .status(CertificateStatus::Failed)
+            .failure_reason(acm::types::FailureReason::CaaError)
+            .build();
+        let err = not_issued(&Address::new(Kind::Certificate, "site"), "arn:c", &detail);
+        assert_eq!(
+            err.to_string(),
+            "acm_certificate.site: certificate `arn:c` is FAILED (reason: CAA_ERROR); it will not \
+             become ISSUED (request a new one)"
         );
     }
 

@@ -162,6 +162,18 @@ pub(crate) async fn wait_ready(
     certificate::wait_ready(p, ctx, observed).await
 }
 
+/// Wait until a certificate (as discovered or created) is ISSUED: ELB refuses one that is not,
+/// so an HTTPS listener waits for it.
+pub(crate) async fn wait_issued(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    certificate: &Observed,
+) -> Result<(), ProviderError> {
+    certificate::wait_issued(p, ctx.progress, certificate)
+        .await
+        .map(|_| ())
+}
+
 pub(crate) async fn read(
     p: &AwsProvider,
     stack: &Stack,

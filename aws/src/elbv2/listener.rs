@@ -1,9 +1,12 @@
 //! Listeners: read from AWS, created (a lost answer is found again by port), modified in place,
 //! read by ARN and deleted.
 
+use std::future::Future;
+use std::time::{Duration, Instant};
+
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use elbv2::types::Certificate as SdkCertificate;
-use infra_core::model::{AppProtocol, Listener};
+use infra_core::model::{AppProtocol, Certificate, Listener};
 use infra_core::provider::Context;
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Ref};
@@ -13,7 +16,7 @@ use super::discovery::{listeners_of, owned_among};
 use super::{
     gone, has, in_place_only, no_retries, protocol_from, protocol_to, sdk_tags, to_u16, ElbError,
 };
-use crate::support::{api_error, create_once, retry_not_found, VISIBLE_WITHIN};
+use crate::support::{api_error, create_once, error_code, retry_not_found, VISIBLE_WITHIN};
 use crate::AwsProvider;
 
 // ---------------------------------------------------------------------------------------------
@@ -57,6 +60,69 @@ pub(super) fn observe_listener(
 }
 
 // ---------------------------------------------------------------------------------------------
+// The certificate of an HTTPS listener
+// ---------------------------------------------------------------------------------------------
+
+/// How long ELB may refuse a certificate that ACM already reports ISSUED (ELB learns of it
+/// late). terraform-provider-aws retries CreateListener and ModifyListener on
+/// `CertificateNotFound` for 5 minutes (internal/service/elbv2/listener.go); ELB answers
+/// `UnsupportedCertificate` ("must have a fully-qualified domain name...") in the same window
+/// (hashicorp/terraform-provider-aws#41789).
+const CERTIFICATE_PROPAGATION: Duration = Duration::from_secs(300);
+
+/// Whether ELB refused the certificate as not (yet) issued.
+fn certificate_not_seen(err: &ProviderError) -> bool {
+    matches!(
+        error_code(err),
+        Some("CertificateNotFound" | "UnsupportedCertificate")
+    )
+}
+
+/// The ARN of the listener's certificate, once ACM reports it ISSUED (ELB refuses it before).
+async fn issued_certificate<'a>(
+    p: &AwsProvider,
+    ctx: &'a Context<'_>,
+    certificate: &Ref<Certificate>,
+) -> Result<&'a str, ProviderError> {
+    let observed = ctx
+        .resolved
+        .get(&certificate.address())
+        .ok_or_else(|| ProviderError::Unresolved(certificate.address()))?;
+    crate::acm::wait_issued(p, ctx, observed).await?;
+    Ok(observed.physical_id.as_str())
+}
+
+/// `call` (a CreateListener or ModifyListener with a certificate) again, with backoff, while ELB
+/// does not see the issued certificate yet, for up to [`CERTIFICATE_PROPAGATION`].
+async fn retry_certificate_not_seen<T, F, Fut>(
+    ctx: &Context<'_>,
+    address: &Address,
+    mut call: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let start = Instant::now();
+    let mut delay = Duration::from_secs(2);
+    loop {
+        match call().await {
+            Err(err) if certificate_not_seen(&err) && start.elapsed() < CERTIFICATE_PROPAGATION => {
+                let code = error_code(&err).unwrap_or_default();
+                ctx.progress.waiting(
+                    address,
+                    &format!("the load balancer does not accept the certificate yet ({code})"),
+                    start.elapsed(),
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            other => return other,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Create / update / delete
 // ---------------------------------------------------------------------------------------------
 
@@ -68,7 +134,7 @@ pub(super) async fn create_listener(
 ) -> Result<Observed, ProviderError> {
     let lb_arn = ctx.resolved.physical_id(&l.load_balancer)?;
     let certificate = match &l.certificate {
-        Some(c) => Some(ctx.resolved.physical_id(c)?),
+        Some(c) => Some(issued_certificate(p, ctx, c).await?),
         None => None,
     };
     let action = action_to(ctx, &l.default_action)?;
@@ -82,7 +148,7 @@ pub(super) async fn create_listener(
             .collect();
         owned_among(p, ctx, &address.id, on_port, |x| x.listener_arn()).await
     };
-    let listener = create_once(p.options.max_attempts, lookup, || async {
+    let send = || async {
         let out = p
             .elb
             .create_listener()
@@ -111,6 +177,9 @@ pub(super) async fn create_listener(
                 }
                 .into()
             })
+    };
+    let listener = create_once(p.options.max_attempts, lookup, || {
+        retry_certificate_not_seen(ctx, address, send)
     })
     .await?;
     observe_listener(&address.id, &listener)
@@ -145,7 +214,7 @@ pub(super) async fn update(
     }
     if has(changed, "certificate") {
         if let Some(c) = &l.certificate {
-            let cert = ctx.resolved.physical_id(c)?;
+            let cert = issued_certificate(p, ctx, c).await?;
             call = call.certificates(SdkCertificate::builder().certificate_arn(cert).build());
         }
     }
@@ -155,10 +224,15 @@ pub(super) async fn update(
     if has(changed, "default_action") {
         call = call.default_actions(action_to(ctx, &l.default_action)?);
     }
-    let out = call
-        .send()
-        .await
-        .map_err(|e| api_error("elasticloadbalancing:ModifyListener", e))?;
+    let out = retry_certificate_not_seen(ctx, address, || {
+        let call = call.clone();
+        async move {
+            call.send()
+                .await
+                .map_err(|e| api_error("elasticloadbalancing:ModifyListener", e))
+        }
+    })
+    .await?;
     match out.listeners().first() {
         Some(listener) => observe_listener(&address.id, listener),
         None => retry_not_found(VISIBLE_WITHIN, || read_listener(p, address, arn)).await,
@@ -198,4 +272,28 @@ pub(super) async fn read_listener(
         what: "listener",
     })?;
     observe_listener(&address.id, listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: &str) -> ProviderError {
+        ProviderError::Api {
+            operation: "elasticloadbalancing:CreateListener".into(),
+            code: code.into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn only_a_certificate_elb_does_not_see_yet_is_retried() {
+        assert!(certificate_not_seen(&api("CertificateNotFound")));
+        assert!(certificate_not_seen(&api("UnsupportedCertificate")));
+        assert!(!certificate_not_seen(&api("DuplicateListener")));
+        assert!(!certificate_not_seen(&api("ValidationError")));
+        assert!(!certificate_not_seen(&ProviderError::Other(
+            "CertificateNotFound".into()
+        )));
+    }
 }

@@ -113,19 +113,23 @@ pub fn normalize(desired: &mut Resource, observed: &mut Resource) {
             o.egress.sort();
         }
         (Resource::Certificate(d), Resource::Certificate(o)) => {
-            // Whether apply waits for ISSUED is about the apply, not the certificate.
+            // Whether and how long apply waits for ISSUED is about the apply, not the
+            // certificate.
             if let (
                 Certificate::Request {
                     wait_for_issued: dw,
+                    issued_within_seconds: dl,
                     ..
                 },
                 Certificate::Request {
                     wait_for_issued: ow,
+                    issued_within_seconds: ol,
                     ..
                 },
             ) = (d, o)
             {
                 *ow = *dw;
+                *ol = *dl;
             }
         }
         (Resource::LoadBalancer(d), Resource::LoadBalancer(o)) => {
@@ -460,7 +464,9 @@ mod tests {
         let renamed = diff(&Bucket::new("y").into(), &b.into());
         assert!(renamed[0].forces_replacement);
         let c = Certificate::request("a.example.com");
-        assert!(diff(&c.clone().wait_for_issued().into(), &c.into()).is_empty());
+        assert!(diff(&c.clone().wait_for_issued().into(), &c.clone().into()).is_empty());
+        let patient = c.clone().issued_within(std::time::Duration::from_secs(600));
+        assert!(diff(&patient.into(), &c.into()).is_empty());
     }
 
     #[test]

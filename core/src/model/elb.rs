@@ -1,6 +1,8 @@
 //! ACM certificates and the Application Load Balancer: target groups, load balancers,
 //! listeners and listener rules.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::network::{SecurityGroup, Subnet, Vpc};
@@ -16,6 +18,10 @@ pub enum Certificate {
         alternative_names: Vec<String>,
         /// Apply waits until ACM reports ISSUED.
         wait_for_issued: bool,
+        /// How long apply waits for ISSUED (here and before an HTTPS listener uses the
+        /// certificate); `None`: 75 minutes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issued_within_seconds: Option<u64>,
     },
     /// Import PEM files. The files are read at apply time, so no key material is ever part of
     /// the stack's JSON or a plan.
@@ -35,6 +41,7 @@ impl Certificate {
             domain_name: domain_name.into(),
             alternative_names: Vec::new(),
             wait_for_issued: false,
+            issued_within_seconds: None,
         }
     }
 
@@ -56,6 +63,20 @@ impl Certificate {
         } = &mut self
         {
             *wait_for_issued = true;
+        }
+        self
+    }
+
+    /// How long apply waits for the requested certificate to be ISSUED, here (with
+    /// [`Certificate::wait_for_issued`]) and before an HTTPS listener uses it; 75 minutes unless
+    /// set. The DNS validation records must exist by then.
+    pub fn issued_within(mut self, limit: Duration) -> Self {
+        if let Certificate::Request {
+            issued_within_seconds,
+            ..
+        } = &mut self
+        {
+            *issued_within_seconds = Some(limit.as_secs());
         }
         self
     }
@@ -504,4 +525,25 @@ impl ListenerRule {
 
 impl ResourceKind for ListenerRule {
     const KIND: Kind = Kind::ListenerRule;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_without_a_wait_limit_reads_and_writes_as_before() {
+        let old = r#"{"source":"request","domain_name":"a.example.com","alternative_names":[],"wait_for_issued":false}"#;
+        let read: Certificate = serde_json::from_str(old).unwrap();
+        assert_eq!(read, Certificate::request("a.example.com"));
+        assert_eq!(serde_json::to_string(&read).unwrap(), old);
+        let patient = Certificate::request("a.example.com").issued_within(Duration::from_secs(90));
+        assert!(matches!(
+            patient,
+            Certificate::Request {
+                issued_within_seconds: Some(90),
+                ..
+            }
+        ));
+    }
 }
