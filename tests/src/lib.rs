@@ -58,8 +58,15 @@ except subprocess.TimeoutExpired:
 
 impl Emulator {
     /// Start a fresh emulator and wait until it answers (panics with the reason otherwise:
-    /// this is test support).
+    /// this is test support). Requested certificates turn ISSUED at the first look after the
+    /// request instead of after 60 s.
     pub fn start() -> Emulator {
+        Emulator::with_acm_validation_wait(0)
+    }
+
+    /// [`Emulator::start`], with requested certificates kept PENDING_VALIDATION for `seconds`
+    /// (moto's `MOTO_ACM_VALIDATION_WAIT`) before they turn ISSUED.
+    pub fn with_acm_validation_wait(seconds: u64) -> Emulator {
         let port = free_port();
         let server = moto_server();
         let child = Command::new("python3")
@@ -70,8 +77,7 @@ impl Emulator {
             // Not the test's own output: the test harness would wait on (and flag) the handles.
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            // Requested certificates turn ISSUED a second after the request instead of 60 s.
-            .env("MOTO_ACM_VALIDATION_WAIT", "0")
+            .env("MOTO_ACM_VALIDATION_WAIT", seconds.to_string())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
         let emulator = Emulator { port, child };

@@ -9,6 +9,7 @@ mod aws;
 mod broken;
 mod destroy;
 mod drift;
+mod https;
 mod launcher;
 mod reliability;
 mod replace;
