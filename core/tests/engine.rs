@@ -71,13 +71,13 @@ async fn create_from_nothing_respects_dependencies() {
     let p = plan(&stack, &fake).await;
     assert_eq!(
         p.summary().to_string(),
-        "Plan: 23 to add, 0 to change, 0 to destroy."
+        "Plan: 25 to add, 0 to change, 0 to destroy."
     );
     assert!(p.refusals.is_empty());
     let result = apply(&p, &stack, &fake).await;
     assert!(result.is_success(), "{result:?}");
-    assert_eq!(result.completed.len(), 23);
-    assert_eq!(fake.resources().len(), 23);
+    assert_eq!(result.completed.len(), 25);
+    assert_eq!(fake.resources().len(), 25);
 
     let calls = fake.calls();
     for declared in &stack.resources {
@@ -154,7 +154,11 @@ async fn out_of_band_delete_is_created_again_and_dependents_repointed() {
     let fake = FakeProvider::applied(&stack);
     fake.remove(&addr("s3_bucket.uploads"));
     let p = plan(&stack, &fake).await;
-    assert_eq!(actions(&p), ["Create s3_bucket.uploads"]);
+    // The api role's grant names the bucket's ARN, known again only once the bucket exists.
+    assert_eq!(
+        actions(&p),
+        ["Create s3_bucket.uploads", "Update iam_role.api"]
+    );
 
     fake.remove(&addr("elbv2_target_group.backend"));
     let p = plan(&stack, &fake).await;
@@ -165,6 +169,7 @@ async fn out_of_band_delete_is_created_again_and_dependents_repointed() {
             "Update elbv2_listener_rule.api",
             "Update autoscaling_group.api",
             "Create s3_bucket.uploads",
+            "Update iam_role.api",
         ]
     );
     assert!(apply(&p, &stack, &fake).await.is_success());
@@ -287,12 +292,12 @@ async fn failure_half_way_returns_partial_result_and_a_rerun_converges() {
     }
     assert_eq!(
         result.completed.len() + result.failed.len() + result.skipped.len(),
-        23
+        25
     );
     assert_eq!(result.state.len(), result.completed.len());
 
     let rerun = plan(&stack, &fake).await;
-    let remaining = 23 - result.completed.len();
+    let remaining = 25 - result.completed.len();
     assert_eq!(rerun.summary().add, remaining);
     assert_eq!(rerun.summary().change, 0);
     assert!(apply(&rerun, &stack, &fake).await.is_success());
@@ -307,7 +312,7 @@ async fn destroy_deletes_dependents_first() {
     assert_eq!(p.mode, PlanMode::Destroy);
     assert_eq!(
         p.summary().to_string(),
-        "Plan: 0 to add, 0 to change, 23 to destroy."
+        "Plan: 0 to add, 0 to change, 25 to destroy."
     );
     let result = apply(&p, &stack, &fake).await;
     assert!(result.is_success(), "{result:?}");
@@ -427,11 +432,13 @@ async fn replacing_a_database_is_refused_and_skips_the_snapshot_only_when_told()
     let mut upgraded = closet::stack();
     with_db(&mut upgraded, |db| db.engine_version = "8.4".into());
     let p = plan(&upgraded, &fake).await;
-    // The api tier's user data takes the new database's endpoint and secret: a new version.
+    // The api tier's user data takes the new database's endpoint and secret: a new version;
+    // its role's grant moves to the new secret.
     assert_eq!(
         actions(&p),
         [
             "Replace rds_db_instance.db",
+            "Update iam_role.api",
             "Update ec2_launch_template.api",
             "Update autoscaling_group.api"
         ]

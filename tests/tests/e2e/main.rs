@@ -9,6 +9,7 @@ mod aws;
 mod broken;
 mod destroy;
 mod drift;
+mod identity;
 mod launcher;
 mod reliability;
 mod replace;
