@@ -13,6 +13,7 @@ use infra_core::engine::{
     self, Action, ApplyOptions, ApplyResult, Change, EngineError, Graph, Hook, NoHook, Outcome,
     Plan, PlanMode, PlanOptions, ReplaceMode,
 };
+use infra_core::model::Access;
 use infra_core::provider::ProviderError;
 use infra_core::testing::{Call, FakeProvider, Op};
 use infra_core::{Address, DbInstance, FinalSnapshot, MasterPassword, Resource, Sensitive, Stack};
@@ -482,10 +483,15 @@ async fn secrets_never_reach_the_plan() {
     with_db(&mut stack, |db| {
         db.master_password = MasterPassword::Plain(Sensitive::new("hunter2-secret"))
     });
-    // A plain password has no managed secret for the api tier to be told of (E0409).
+    // A plain password has no managed secret for the api tier to be told of (E0409) or to be
+    // granted (E0605).
     for declared in &mut stack.resources {
-        if let Resource::LaunchTemplate(t) = &mut declared.resource {
-            t.user_data_vars.remove("DB_SECRET_ARN");
+        match &mut declared.resource {
+            Resource::LaunchTemplate(t) => {
+                t.user_data_vars.remove("DB_SECRET_ARN");
+            }
+            Resource::Role(r) => r.grants.retain(|g| g.access != Access::SecretRead),
+            _ => {}
         }
     }
     let fake = FakeProvider::new();
