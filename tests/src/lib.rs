@@ -72,6 +72,8 @@ impl Emulator {
             .stderr(Stdio::null())
             // Requested certificates turn ISSUED a second after the request instead of 60 s.
             .env("MOTO_ACM_VALIDATION_WAIT", "0")
+            // AWS's managed policies exist (AmazonSSMManagedInstanceCore), as in every account.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
         let emulator = Emulator { port, child };

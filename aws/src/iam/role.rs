@@ -188,18 +188,27 @@ async fn delete_policy(p: &AwsProvider, name: &str) -> Result<(), ProviderError>
     gone(result.map(|_| ()))
 }
 
+/// Attach a managed policy. NoSuchEntity is retried while it is about the new role, not about a
+/// policy that does not exist (which no wait fixes).
 async fn attach(p: &AwsProvider, name: &str, policy: &str) -> Result<(), ProviderError> {
-    retry_not_found(PROFILE_PROPAGATION, || async {
-        p.iam
+    let attached = retry_not_found(PROFILE_PROPAGATION, || async {
+        let result = p
+            .iam
             .attach_role_policy()
             .role_name(name)
             .policy_arn(policy)
             .send()
             .await
-            .map_err(|e| api_error("iam:AttachRolePolicy", e))
+            .map_err(|e| api_error("iam:AttachRolePolicy", e));
+        match result {
+            Err(err) if err.to_string().contains(policy) => Err(ProviderError::Other(format!(
+                "managed policy `{policy}` does not exist or cannot be attached ({err})"
+            ))),
+            other => other,
+        }
     })
-    .await?;
-    Ok(())
+    .await;
+    attached.map(|_| ())
 }
 
 async fn detach(p: &AwsProvider, name: &str, policy: &str) -> Result<(), ProviderError> {
@@ -263,17 +272,21 @@ async fn create_profile(
     }
 }
 
-/// Remove the role from the profile of its name and delete that profile.
-async fn delete_profile(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+/// Take the role `name` out of `profile`.
+async fn remove_role(p: &AwsProvider, profile: &str, name: &str) -> Result<(), ProviderError> {
     let removed = p
         .iam
         .remove_role_from_instance_profile()
-        .instance_profile_name(name)
+        .instance_profile_name(profile)
         .role_name(name)
         .send()
         .await
         .map_err(|e| api_error("iam:RemoveRoleFromInstanceProfile", e));
-    gone(removed.map(|_| ()))?;
+    gone(removed.map(|_| ()))
+}
+
+/// Delete the profile of the role's name (the role taken out of it first).
+async fn delete_profile(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
     let deleted = p
         .iam
         .delete_instance_profile()
@@ -314,6 +327,7 @@ pub(super) async fn update(
             let path = role_path(ctx.stack, ctx.region);
             create_profile(p, ctx, &desired.id, name, &path).await?;
         } else {
+            remove_role(p, name, name).await?;
             delete_profile(p, name).await?;
         }
     }
@@ -406,16 +420,10 @@ async fn remove_from_profiles(p: &AwsProvider, name: &str) -> Result<(), Provide
         .send()
         .await
         .map_err(|e| api_error("iam:ListInstanceProfilesForRole", e))?;
+    // Only the profiles that hold it: moto answers 500, not NoSuchEntity, for a role that is
+    // not in the profile.
     for profile in profiles.instance_profiles() {
-        let result = p
-            .iam
-            .remove_role_from_instance_profile()
-            .instance_profile_name(profile.instance_profile_name())
-            .role_name(name)
-            .send()
-            .await
-            .map_err(|e| api_error("iam:RemoveRoleFromInstanceProfile", e));
-        gone(result.map(|_| ()))?;
+        remove_role(p, profile.instance_profile_name(), name).await?;
     }
     Ok(())
 }
