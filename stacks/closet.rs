@@ -118,6 +118,20 @@ pub fn stack() -> Stack {
     );
     let uploads = s.add("uploads", Bucket::new("closet-uploads-apne2"));
 
+    // Identity: each tier's instances act as a role. Both get a shell through Session Manager
+    // (no port 22); the API may read exactly the database's managed secret and use the uploads.
+    let web_role = s.add(
+        "web",
+        Role::ec2().managed_policy(Role::SSM_MANAGED_INSTANCE_CORE),
+    );
+    let api_role = s.add(
+        "api",
+        Role::ec2()
+            .managed_policy(Role::SSM_MANAGED_INSTANCE_CORE)
+            .grant(db.secret_read())
+            .grant(uploads.read_write()),
+    );
+
     // App tiers: Amazon Linux 2023 on t3.micro, rolled out through their Auto Scaling Groups.
     // The API's container is told where the database, its password and the uploads are: the
     // values are filled in at apply time, and a change of them rolls out a new version.
@@ -126,6 +140,7 @@ pub fn stack() -> Stack {
         "web",
         LaunchTemplate::new(Image::amazon_linux_2023(), "t3.micro")
             .security_group(&web_sg)
+            .instance_role(&web_role)
             .user_data(app_user_data(
                 "ghcr.io/closet/web:latest",
                 3000,
@@ -141,6 +156,7 @@ pub fn stack() -> Stack {
         "api",
         LaunchTemplate::new(Image::amazon_linux_2023(), "t3.micro")
             .security_group(&api_sg)
+            .instance_role(&api_role)
             .user_data(
                 UserData::template(app_user_data("ghcr.io/closet/api:latest", 8080, &api_env))
                     .var("DB_HOST", db.endpoint())

@@ -50,10 +50,20 @@ pub fn stack() -> Stack {
             .ingress(Rule::tcp(443).from_anywhere()),
     );
 
+    let assets = s.add("assets", Bucket::new("honeyflow-assets-apne2"));
+    // The host acts as a role: a shell through Session Manager, and the assets bucket.
+    let role = s.add(
+        "app",
+        Role::ec2()
+            .managed_policy(Role::SSM_MANAGED_INSTANCE_CORE)
+            .grant(assets.read_write()),
+    );
+
     let template = s.add(
         "app",
         LaunchTemplate::new(Image::amazon_linux_2023(), "t3.micro")
             .security_group(&app_sg)
+            .instance_role(&role)
             .root_volume_size(30)
             .user_data(user_data("ghcr.io/honeyflow/app:latest")),
     );
@@ -62,8 +72,6 @@ pub fn stack() -> Stack {
         "app",
         AutoScalingGroup::new(&template, &[&public], 1, 1).health_check(HealthCheckType::Ec2, 300),
     );
-
-    let assets = s.add("assets", Bucket::new("honeyflow-assets-apne2"));
 
     s.output("vpc_id", vpc.vpc_id());
     s.output("assets_bucket", assets.bucket_name());

@@ -7,6 +7,7 @@ mod acm;
 mod autoscaling;
 mod ec2;
 mod elbv2;
+mod iam;
 pub mod pacing;
 mod rds;
 mod relink;
@@ -79,6 +80,7 @@ pub struct AwsProvider {
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) acm: aws_sdk_acm::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
+    pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) options: AwsOptions,
 }
 
@@ -124,6 +126,7 @@ impl AwsProvider {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             acm: aws_sdk_acm::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
             options,
         }
     }
@@ -137,6 +140,7 @@ enum Service {
     AutoScaling,
     Rds,
     S3,
+    Iam,
 }
 
 fn service(kind: Kind) -> Service {
@@ -154,21 +158,23 @@ fn service(kind: Kind) -> Service {
         Kind::AutoScalingGroup => Service::AutoScaling,
         Kind::DbSubnetGroup | Kind::DbInstance => Service::Rds,
         Kind::Bucket => Service::S3,
+        Kind::Role => Service::Iam,
     }
 }
 
 #[async_trait]
 impl Provider for AwsProvider {
     async fn discover(&self, stack: &Stack) -> Result<Vec<Observed>, ProviderError> {
-        let (ec2, elb, acm, asg, rds, s3) = futures::try_join!(
+        let (ec2, elb, acm, asg, rds, s3, iam) = futures::try_join!(
             ec2::discover(self, stack),
             elbv2::discover(self, stack),
             acm::discover(self, stack),
             autoscaling::discover(self, stack),
             rds::discover(self, stack),
             s3::discover(self, stack),
+            iam::discover(self, stack),
         )?;
-        let all = [ec2, elb, acm, asg, rds, s3].concat();
+        let all = [ec2, elb, acm, asg, rds, s3, iam].concat();
         Ok(relink::relink(all))
     }
 
@@ -184,6 +190,7 @@ impl Provider for AwsProvider {
             Service::AutoScaling => autoscaling::create(self, ctx, desired).await,
             Service::Rds => rds::create(self, ctx, desired).await,
             Service::S3 => s3::create(self, ctx, desired).await,
+            Service::Iam => iam::create(self, ctx, desired).await,
         }
     }
 
@@ -201,6 +208,7 @@ impl Provider for AwsProvider {
             Service::AutoScaling => autoscaling::update(self, ctx, desired, prior, changed).await,
             Service::Rds => rds::update(self, ctx, desired, prior, changed).await,
             Service::S3 => s3::update(self, ctx, desired, prior, changed).await,
+            Service::Iam => iam::update(self, ctx, desired, prior, changed).await,
         }
     }
 
@@ -217,6 +225,7 @@ impl Provider for AwsProvider {
             Service::AutoScaling => autoscaling::delete(self, ctx, prior).await,
             Service::Rds => rds::delete(self, ctx, prior, options).await,
             Service::S3 => s3::delete(self, ctx, prior, options).await,
+            Service::Iam => iam::delete(self, ctx, prior, options).await,
         }
     }
 
@@ -230,7 +239,9 @@ impl Provider for AwsProvider {
             Service::Acm => acm::wait_ready(self, ctx, observed).await,
             Service::Rds => rds::wait_ready(self, ctx, observed).await,
             // A group is usable once it exists; instances come and go on their own.
-            Service::AutoScaling | Service::Ec2 | Service::S3 => Ok(observed.clone()),
+            Service::AutoScaling | Service::Ec2 | Service::S3 | Service::Iam => {
+                Ok(observed.clone())
+            }
         }
     }
 
@@ -247,6 +258,7 @@ impl Provider for AwsProvider {
             Service::AutoScaling => autoscaling::read(self, stack, address, physical_id).await,
             Service::Rds => rds::read(self, stack, address, physical_id).await,
             Service::S3 => s3::read(self, stack, address, physical_id).await,
+            Service::Iam => iam::read(self, stack, address, physical_id).await,
         }?;
         let Some(found) = found else {
             return Ok(None);
@@ -265,6 +277,7 @@ impl Provider for AwsProvider {
             Service::AutoScaling => autoscaling::adopt(self, ctx, observed).await,
             Service::Rds => rds::adopt(self, ctx, observed).await,
             Service::S3 => s3::adopt(self, ctx, observed).await,
+            Service::Iam => iam::adopt(self, ctx, observed).await,
         }
     }
 }

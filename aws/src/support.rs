@@ -50,6 +50,8 @@ pub(crate) fn is_not_found(err: &ProviderError) -> bool {
             // `ResourceNotFoundException`.
             || code.ends_with("NotFoundException")
             || code == "NoSuchBucket"
+            // IAM's.
+            || code == "NoSuchEntity"
             || code == "ValidationError" && err.to_string().contains("not found")
     })
 }
@@ -234,6 +236,45 @@ where
                 tracing::debug!(error = %err, "not visible yet after create; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long EC2 and Auto Scaling may refuse a new instance profile: IAM is eventually
+/// consistent, and terraform-provider-aws retries for its IAM propagation timeout, 2 minutes
+/// (`internal/service/iam`'s `propagationTimeout`, used by the launch-configuration and
+/// instance creates on "Invalid IamInstanceProfile").
+pub(crate) const PROFILE_PROPAGATION: Duration = Duration::from_secs(120);
+
+/// EC2's "Value (x) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance
+/// Profile name" and Auto Scaling's "Invalid IamInstanceProfile": a profile not visible yet.
+pub(crate) fn is_new_profile_error(err: &ProviderError) -> bool {
+    let ProviderError::Api { code, message, .. } = err else {
+        return false;
+    };
+    let message = message.to_ascii_lowercase();
+    matches!(
+        code.as_str(),
+        "InvalidParameterValue" | "ValidationError" | "InvalidParameter"
+    ) && (message.contains("iaminstanceprofile") || message.contains("iam instance profile"))
+}
+
+/// Retries `call` while it refuses a new instance profile, for at most [`PROFILE_PROPAGATION`].
+pub(crate) async fn retry_new_profile<T, F, Fut>(mut call: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let start = Instant::now();
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match call().await {
+            Err(err) if is_new_profile_error(&err) && start.elapsed() < PROFILE_PROPAGATION => {
+                tracing::debug!(error = %err, "the instance profile is not visible yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
             }
             other => return other,
         }

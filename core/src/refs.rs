@@ -41,11 +41,13 @@ pub enum Kind {
     DbInstance,
     #[serde(rename = "s3_bucket")]
     Bucket,
+    #[serde(rename = "iam_role")]
+    Role,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Vpc,
         Kind::Subnet,
         Kind::InternetGateway,
@@ -61,6 +63,7 @@ impl Kind {
         Kind::DbSubnetGroup,
         Kind::DbInstance,
         Kind::Bucket,
+        Kind::Role,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +83,7 @@ impl Kind {
             Kind::DbSubnetGroup => "rds_db_subnet_group",
             Kind::DbInstance => "rds_db_instance",
             Kind::Bucket => "s3_bucket",
+            Kind::Role => "iam_role",
         }
     }
 }

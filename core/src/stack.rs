@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Bucket, Certificate, DbInstance, Declared, LoadBalancer, Resource, TargetGroup, Vpc,
+    Access, Bucket, Certificate, DbInstance, Declared, Grant, LoadBalancer, Resource, Role,
+    TargetGroup, Vpc,
 };
 use crate::refs::{Address, Ref, ResourceKind};
 
@@ -265,6 +266,12 @@ impl Ref<DbInstance> {
     pub fn master_user_secret_arn(&self) -> Output {
         self.attribute(attributes::MASTER_USER_SECRET_ARN)
     }
+
+    /// For [`Role::grant`](crate::model::Role::grant): read the managed master password
+    /// (`secretsmanager:GetSecretValue` and `DescribeSecret` on exactly its secret).
+    pub fn secret_read(&self) -> Grant {
+        Grant::new(Access::SecretRead, self.master_user_secret_arn())
+    }
 }
 
 impl Ref<Bucket> {
@@ -274,6 +281,28 @@ impl Ref<Bucket> {
 
     pub fn arn(&self) -> Output {
         self.attribute(attributes::ARN)
+    }
+
+    /// For [`Role::grant`](crate::model::Role::grant): list the bucket and read its objects.
+    pub fn read(&self) -> Grant {
+        Grant::new(Access::ObjectRead, self.arn())
+    }
+
+    /// For [`Role::grant`](crate::model::Role::grant): list the bucket; read, write and delete
+    /// its objects.
+    pub fn read_write(&self) -> Grant {
+        Grant::new(Access::ObjectReadWrite, self.arn())
+    }
+}
+
+impl Ref<Role> {
+    pub fn arn(&self) -> Output {
+        self.attribute(attributes::ARN)
+    }
+
+    /// The role's name (also its instance profile's).
+    pub fn role_name(&self) -> Output {
+        self.physical_id()
     }
 }
 
@@ -344,7 +373,8 @@ pub mod attributes {
             | Resource::ListenerRule(_)
             | Resource::AutoScalingGroup(_)
             | Resource::DbSubnetGroup(_)
-            | Resource::Bucket(_) => &[ARN],
+            | Resource::Bucket(_)
+            | Resource::Role(_) => &[ARN],
         });
         names
     }

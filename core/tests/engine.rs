@@ -13,6 +13,7 @@ use infra_core::engine::{
     self, Action, ApplyOptions, ApplyResult, Change, EngineError, Graph, Hook, NoHook, Outcome,
     Plan, PlanMode, PlanOptions, ReplaceMode,
 };
+use infra_core::model::Access;
 use infra_core::provider::ProviderError;
 use infra_core::testing::{Call, FakeProvider, Op};
 use infra_core::{Address, DbInstance, FinalSnapshot, MasterPassword, Resource, Sensitive, Stack};
@@ -71,13 +72,13 @@ async fn create_from_nothing_respects_dependencies() {
     let p = plan(&stack, &fake).await;
     assert_eq!(
         p.summary().to_string(),
-        "Plan: 23 to add, 0 to change, 0 to destroy."
+        "Plan: 25 to add, 0 to change, 0 to destroy."
     );
     assert!(p.refusals.is_empty());
     let result = apply(&p, &stack, &fake).await;
     assert!(result.is_success(), "{result:?}");
-    assert_eq!(result.completed.len(), 23);
-    assert_eq!(fake.resources().len(), 23);
+    assert_eq!(result.completed.len(), 25);
+    assert_eq!(fake.resources().len(), 25);
 
     let calls = fake.calls();
     for declared in &stack.resources {
@@ -154,7 +155,11 @@ async fn out_of_band_delete_is_created_again_and_dependents_repointed() {
     let fake = FakeProvider::applied(&stack);
     fake.remove(&addr("s3_bucket.uploads"));
     let p = plan(&stack, &fake).await;
-    assert_eq!(actions(&p), ["Create s3_bucket.uploads"]);
+    // The api role's grant names the bucket's ARN, known again only once the bucket exists.
+    assert_eq!(
+        actions(&p),
+        ["Create s3_bucket.uploads", "Update iam_role.api"]
+    );
 
     fake.remove(&addr("elbv2_target_group.backend"));
     let p = plan(&stack, &fake).await;
@@ -165,6 +170,7 @@ async fn out_of_band_delete_is_created_again_and_dependents_repointed() {
             "Update elbv2_listener_rule.api",
             "Update autoscaling_group.api",
             "Create s3_bucket.uploads",
+            "Update iam_role.api",
         ]
     );
     assert!(apply(&p, &stack, &fake).await.is_success());
@@ -287,12 +293,12 @@ async fn failure_half_way_returns_partial_result_and_a_rerun_converges() {
     }
     assert_eq!(
         result.completed.len() + result.failed.len() + result.skipped.len(),
-        23
+        25
     );
     assert_eq!(result.state.len(), result.completed.len());
 
     let rerun = plan(&stack, &fake).await;
-    let remaining = 23 - result.completed.len();
+    let remaining = 25 - result.completed.len();
     assert_eq!(rerun.summary().add, remaining);
     assert_eq!(rerun.summary().change, 0);
     assert!(apply(&rerun, &stack, &fake).await.is_success());
@@ -307,7 +313,7 @@ async fn destroy_deletes_dependents_first() {
     assert_eq!(p.mode, PlanMode::Destroy);
     assert_eq!(
         p.summary().to_string(),
-        "Plan: 0 to add, 0 to change, 23 to destroy."
+        "Plan: 0 to add, 0 to change, 25 to destroy."
     );
     let result = apply(&p, &stack, &fake).await;
     assert!(result.is_success(), "{result:?}");
@@ -427,11 +433,13 @@ async fn replacing_a_database_is_refused_and_skips_the_snapshot_only_when_told()
     let mut upgraded = closet::stack();
     with_db(&mut upgraded, |db| db.engine_version = "8.4".into());
     let p = plan(&upgraded, &fake).await;
-    // The api tier's user data takes the new database's endpoint and secret: a new version.
+    // The api tier's user data takes the new database's endpoint and secret: a new version;
+    // its role's grant moves to the new secret.
     assert_eq!(
         actions(&p),
         [
             "Replace rds_db_instance.db",
+            "Update iam_role.api",
             "Update ec2_launch_template.api",
             "Update autoscaling_group.api"
         ]
@@ -475,10 +483,15 @@ async fn secrets_never_reach_the_plan() {
     with_db(&mut stack, |db| {
         db.master_password = MasterPassword::Plain(Sensitive::new("hunter2-secret"))
     });
-    // A plain password has no managed secret for the api tier to be told of (E0409).
+    // A plain password has no managed secret for the api tier to be told of (E0409) or to be
+    // granted (E0605).
     for declared in &mut stack.resources {
-        if let Resource::LaunchTemplate(t) = &mut declared.resource {
-            t.user_data_vars.remove("DB_SECRET_ARN");
+        match &mut declared.resource {
+            Resource::LaunchTemplate(t) => {
+                t.user_data_vars.remove("DB_SECRET_ARN");
+            }
+            Resource::Role(r) => r.grants.retain(|g| g.access != Access::SecretRead),
+            _ => {}
         }
     }
     let fake = FakeProvider::new();

@@ -177,7 +177,11 @@ fn generated_stack(n: usize) -> Stack {
 /// - Auto Scaling Group 3: the group, its traffic sources, its warm pool;
 /// - certificate 2, DB subnet group 2, DB instance 2 (describe, tags);
 /// - S3 bucket 15: location, ACL, CORS, website, versioning, accelerate, request payment,
-///   logging, lifecycle, replication, encryption, object lock, policy, tags, public access block.
+///   logging, lifecycle, replication, encryption, object lock, policy, tags, public access block;
+/// - IAM role 7 over 4 resources: `aws_iam_role` (GetRole, ListRolePolicies,
+///   ListAttachedRolePolicies), `aws_iam_instance_profile` (GetInstanceProfile),
+///   `aws_iam_role_policy` (GetRolePolicy), `aws_iam_role_policy_attachment`
+///   (ListAttachedRolePolicies).
 struct Reads {
     calls: usize,
     resources: usize,
@@ -204,6 +208,7 @@ fn terraform_reads(resource: &Resource) -> Reads {
         | Resource::DbSubnetGroup(_)
         | Resource::DbInstance(_) => (2, 1, 2),
         Resource::Bucket(_) => (15, 1, 15),
+        Resource::Role(_) => (7, 4, 4),
     };
     Reads {
         calls,

@@ -78,6 +78,8 @@ impl Emulator {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .env("MOTO_ACM_VALIDATION_WAIT", seconds.to_string())
+            // AWS's managed policies exist (AmazonSSMManagedInstanceCore), as in every account.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
         let emulator = Emulator { port, child };

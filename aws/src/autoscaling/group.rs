@@ -19,7 +19,8 @@ use infra_core::{Address, Kind, Observed, ProviderError, Ref, Stack};
 use super::scaling_policy::{put_or_delete_policy, read_policy};
 use super::{refresh, tag_pairs};
 use crate::support::{
-    api_error, create_once, is_not_found, owned_id, ownership_tags, retry_not_found, wait_for, Poll,
+    api_error, create_once, is_not_found, owned_id, ownership_tags, retry_new_profile,
+    retry_not_found, wait_for, Poll,
 };
 use crate::AwsProvider;
 
@@ -54,33 +55,36 @@ pub(super) async fn create(
     tracing::debug!(group = %name, "creating auto scaling group");
     // moto silently replaces a group on a duplicate CreateAutoScalingGroup; AWS rejects it with
     // AlreadyExists. Either way the tag lookup before each attempt is what prevents a duplicate.
-    let name = create_once(
-        p.options.max_attempts,
-        || find_by_tags(p, ctx.stack, &desired.id),
-        || async {
-            p.asg
-                .create_auto_scaling_group()
-                .auto_scaling_group_name(&name)
-                .launch_template(spec.clone())
-                .vpc_zone_identifier(subnets.join(","))
-                .min_size(to_i32(group.min_size))
-                .max_size(to_i32(group.max_size))
-                .desired_capacity(to_i32(group.desired_capacity.unwrap_or(group.min_size)))
-                .set_target_group_arns(Some(target_groups.clone()))
-                .health_check_type(health_check_str(group.health_check_type))
-                .health_check_grace_period(to_i32(group.health_check_grace_period_seconds))
-                .set_tags(Some(tags.clone()))
-                .customize()
-                .config_override(
-                    aws_sdk_autoscaling::config::Builder::default()
-                        .retry_config(RetryConfig::disabled()),
-                )
-                .send()
-                .await
-                .map_err(|e| api_error("autoscaling:CreateAutoScalingGroup", e))?;
-            Ok(name.clone())
-        },
-    )
+    // Auto Scaling refuses a profile IAM has not propagated yet ("Invalid IamInstanceProfile").
+    let name = retry_new_profile(|| {
+        create_once(
+            p.options.max_attempts,
+            || find_by_tags(p, ctx.stack, &desired.id),
+            || async {
+                p.asg
+                    .create_auto_scaling_group()
+                    .auto_scaling_group_name(&name)
+                    .launch_template(spec.clone())
+                    .vpc_zone_identifier(subnets.join(","))
+                    .min_size(to_i32(group.min_size))
+                    .max_size(to_i32(group.max_size))
+                    .desired_capacity(to_i32(group.desired_capacity.unwrap_or(group.min_size)))
+                    .set_target_group_arns(Some(target_groups.clone()))
+                    .health_check_type(health_check_str(group.health_check_type))
+                    .health_check_grace_period(to_i32(group.health_check_grace_period_seconds))
+                    .set_tags(Some(tags.clone()))
+                    .customize()
+                    .config_override(
+                        aws_sdk_autoscaling::config::Builder::default()
+                            .retry_config(RetryConfig::disabled()),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| api_error("autoscaling:CreateAutoScalingGroup", e))?;
+                Ok(name.clone())
+            },
+        )
+    })
     .await?;
     // A new group has no policy to delete. (moto keys policies by name alone, so a DeletePolicy
     // here would remove another group's `infra-cpu-target`.)

@@ -23,8 +23,8 @@ use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 use super::launch_template_data::{as_reported, model_of, request_data};
 use super::{id_filter, no_retries, relinked, stack_filter, tag_pairs, tag_spec, Scope};
 use crate::support::{
-    api_error, client_token, create_once, is_not_found, owned_id, retry_not_found, wait_for, Poll,
-    VISIBLE_WITHIN,
+    api_error, client_token, create_once, is_not_found, owned_id, retry_new_profile,
+    retry_not_found, wait_for, Poll, VISIBLE_WITHIN,
 };
 use crate::AwsProvider;
 
@@ -352,39 +352,44 @@ pub(super) async fn create(
     let data = request_data(ctx, &ami, t)?;
     let name = physical_name(ctx.stack, desired, NAME_MAX);
     tracing::debug!(%address, name, ami, "creating launch template");
-    let (template, adopted) = create_once(
-        4,
-        || async {
-            Ok(describe_templates(p, Scope::Owned(ctx.stack, &desired.id))
-                .await?
-                .into_iter()
-                .find(|t| t.launch_template_id().is_some())
-                .map(|t| (t, true)))
-        },
-        || async {
-            p.ec2
-                .create_launch_template()
-                .launch_template_name(&name)
-                .client_token(client_token(
-                    ctx.stack,
-                    &desired.id,
-                    &(&desired.resource, &ami),
-                ))
-                .launch_template_data(data.clone())
-                .tag_specifications(template_tags(ctx, &desired.id, t))
-                .customize()
-                .config_override(no_retries())
-                .send()
-                .await
-                .map_err(|e| api_error("ec2:CreateLaunchTemplate", e))?
-                .launch_template()
-                .filter(|t| t.launch_template_id().is_some())
-                .map(|t| (t.clone(), false))
-                .ok_or_else(|| {
-                    ProviderError::Other("ec2:CreateLaunchTemplate returned no template id".into())
-                })
-        },
-    )
+    // A role created in this apply: its profile may be refused for a while.
+    let (template, adopted) = retry_new_profile(|| {
+        create_once(
+            4,
+            || async {
+                Ok(describe_templates(p, Scope::Owned(ctx.stack, &desired.id))
+                    .await?
+                    .into_iter()
+                    .find(|t| t.launch_template_id().is_some())
+                    .map(|t| (t, true)))
+            },
+            || async {
+                p.ec2
+                    .create_launch_template()
+                    .launch_template_name(&name)
+                    .client_token(client_token(
+                        ctx.stack,
+                        &desired.id,
+                        &(&desired.resource, &ami),
+                    ))
+                    .launch_template_data(data.clone())
+                    .tag_specifications(template_tags(ctx, &desired.id, t))
+                    .customize()
+                    .config_override(no_retries())
+                    .send()
+                    .await
+                    .map_err(|e| api_error("ec2:CreateLaunchTemplate", e))?
+                    .launch_template()
+                    .filter(|t| t.launch_template_id().is_some())
+                    .map(|t| (t.clone(), false))
+                    .ok_or_else(|| {
+                        ProviderError::Other(
+                            "ec2:CreateLaunchTemplate returned no template id".into(),
+                        )
+                    })
+            },
+        )
+    })
     .await?;
     let template_id = template.launch_template_id().unwrap_or_default();
     if !adopted {
@@ -454,21 +459,23 @@ pub(super) async fn update(
         .unwrap_or_default();
     tracing::debug!(%address, ?changed, ami, prior_version, "new launch template version");
     let new_default = async {
-        let out = p
-            .ec2
-            .create_launch_template_version()
-            .launch_template_id(template_id)
-            // The prior version is part of the token: the same data after an out-of-band version
-            // must make a new version, not return the old one.
-            .client_token(client_token(
-                ctx.stack,
-                &desired.id,
-                &(&desired.resource, &ami, &prior_version),
-            ))
-            .launch_template_data(data.clone())
-            .send()
-            .await
-            .map_err(|e| api_error("ec2:CreateLaunchTemplateVersion", e))?;
+        let out = retry_new_profile(|| async {
+            p.ec2
+                .create_launch_template_version()
+                .launch_template_id(template_id)
+                // The prior version is part of the token: the same data after an out-of-band version
+                // must make a new version, not return the old one.
+                .client_token(client_token(
+                    ctx.stack,
+                    &desired.id,
+                    &(&desired.resource, &ami, &prior_version),
+                ))
+                .launch_template_data(data.clone())
+                .send()
+                .await
+                .map_err(|e| api_error("ec2:CreateLaunchTemplateVersion", e))
+        })
+        .await?;
         let version = out.launch_template_version();
         let number = version.and_then(|v| v.version_number()).ok_or_else(|| {
             ProviderError::Other(

@@ -4,6 +4,7 @@
 use aws_sdk_ec2::types::{
     self as ec2, InstanceType, LaunchTemplateBlockDeviceMappingRequest,
     LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
     RequestLaunchTemplateData, VolumeType,
 };
@@ -75,7 +76,22 @@ pub(super) fn model_of(
         metadata_options,
         key_name: data.and_then(|d| d.key_name()).map(str::to_string),
         root_volume_size_gib,
+        instance_role: data
+            .and_then(|d| d.iam_instance_profile())
+            .and_then(profile_name)
+            .map(Ref::from_id),
     }
+}
+
+/// The profile's name: as sent (`infra` sends the name, which is also its role's name), or the
+/// last part of its ARN (`arn:aws:iam::123:instance-profile/PATH/NAME`).
+fn profile_name(profile: &ec2::LaunchTemplateIamInstanceProfileSpecification) -> Option<String> {
+    profile.name().map(str::to_string).or_else(|| {
+        profile
+            .arn()
+            .and_then(|arn| arn.rsplit('/').next())
+            .map(str::to_string)
+    })
 }
 
 /// The request data for a template, with the AMI resolved and security groups as ids.
@@ -108,8 +124,17 @@ pub(super) fn request_data(
             )
             .build()
     });
+    let profile = match &t.instance_role {
+        Some(role) => Some(
+            LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                .name(ctx.resolved.physical_id(role)?)
+                .build(),
+        ),
+        None => None,
+    };
     Ok(RequestLaunchTemplateData::builder()
         .image_id(ami)
+        .set_iam_instance_profile(profile)
         .instance_type(InstanceType::from(t.instance_type.as_str()))
         .set_user_data(t.user_data.as_ref().map(|text| BASE64.encode(text)))
         .set_security_group_ids(Some(groups))
@@ -152,6 +177,12 @@ pub(super) fn as_reported(sent: &RequestLaunchTemplateData) -> ec2::ResponseLaun
         .set_user_data(sent.user_data().map(str::to_string))
         .set_security_group_ids(Some(sent.security_group_ids().to_vec()))
         .set_key_name(sent.key_name().map(str::to_string))
+        .set_iam_instance_profile(sent.iam_instance_profile().map(|p| {
+            ec2::LaunchTemplateIamInstanceProfileSpecification::builder()
+                .set_name(p.name().map(str::to_string))
+                .set_arn(p.arn().map(str::to_string))
+                .build()
+        }))
         .set_metadata_options(metadata)
         .set_block_device_mappings(Some(mappings))
         .build()

@@ -5,7 +5,9 @@
 use serde_json::{Map, Value};
 
 use super::plan::{FieldChange, ReplaceMode};
-use crate::model::{Certificate, DbInstance, Declared, ListenerRule, MasterPassword, Resource};
+use crate::model::{
+    Certificate, DbInstance, Declared, ListenerRule, MasterPassword, Resource, Role, Statement,
+};
 use crate::refs::{Address, Kind};
 use crate::secret::Sensitive;
 
@@ -33,6 +35,7 @@ pub fn replacement_fields(kind: Kind) -> &'static [&'static str] {
             "master_username",
         ],
         Kind::Bucket => &["name"],
+        Kind::Role => &[],
     }
 }
 
@@ -165,6 +168,10 @@ pub fn normalize(desired: &mut Resource, observed: &mut Resource) {
             // Delete-time policy, not a property of the bucket.
             o.force_destroy = d.force_destroy;
         }
+        (Resource::Role(d), Resource::Role(o)) => {
+            normalize_role(d);
+            normalize_role(o);
+        }
         _ => {}
     }
 }
@@ -191,6 +198,19 @@ fn normalize_db_instance(d: &mut DbInstance, o: &mut DbInstance) {
     }
     // Delete-time policy, not a property of the instance.
     o.final_snapshot = d.final_snapshot;
+}
+
+/// A role's lists in one order: IAM keeps the order of neither statements, actions, resources
+/// nor attachments.
+fn normalize_role(role: &mut Role) {
+    role.trusted_services.sort();
+    role.managed_policies.sort();
+    role.statements = std::mem::take(&mut role.statements)
+        .into_iter()
+        .map(Statement::normalized)
+        .collect();
+    role.statements
+        .sort_by_key(|s| serde_json::to_string(s).unwrap_or_default());
 }
 
 /// Conditions and their values in one order: AWS keeps neither.
@@ -323,6 +343,11 @@ pub fn reference_fields(resource: &Resource) -> Vec<(&'static str, Address)> {
                     .iter()
                     .map(|s| ("security_groups", s.address())),
             );
+            out.extend(
+                t.instance_role
+                    .iter()
+                    .map(|r| ("instance_role", r.address())),
+            );
         }
         Resource::AutoScalingGroup(g) => {
             out.push(("launch_template", g.launch_template.address()));
@@ -344,6 +369,8 @@ pub fn reference_fields(resource: &Resource) -> Vec<(&'static str, Address)> {
                     .map(|s| ("security_groups", s.address())),
             );
         }
+        // Grants are filled before diffing: the policy's text decides.
+        Resource::Role(_) => {}
     }
     out
 }

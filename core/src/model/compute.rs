@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::elb::TargetGroup;
+use super::iam::Role;
 use super::network::{SecurityGroup, Subnet};
 use super::template::UserData;
 use crate::refs::{Kind, Ref, ResourceKind};
@@ -73,6 +74,9 @@ pub struct LaunchTemplate {
     pub key_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_volume_size_gib: Option<u32>,
+    /// The role the instances act as, through its instance profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_role: Option<Ref<Role>>,
 }
 
 impl LaunchTemplate {
@@ -86,7 +90,15 @@ impl LaunchTemplate {
             metadata_options: MetadataOptions::default(),
             key_name: None,
             root_volume_size_gib: None,
+            instance_role: None,
         }
+    }
+
+    /// The role the instances act as (its instance profile goes into the template, so every
+    /// version keeps it). The role must trust EC2: [`Role::ec2`].
+    pub fn instance_role(mut self, role: &Ref<Role>) -> Self {
+        self.instance_role = Some(role.clone());
+        self
     }
 
     /// The instances' user data: a string, or a [`UserData::template`] filled with other

@@ -4,12 +4,14 @@
 mod compute;
 mod data;
 mod elb;
+mod iam;
 mod network;
 mod template;
 
 pub use compute::*;
 pub use data::*;
 pub use elb::*;
+pub use iam::*;
 pub use network::*;
 pub use template::{is_var_name, placeholders, render, UserData};
 
@@ -51,6 +53,8 @@ pub enum Resource {
     DbInstance(DbInstance),
     #[serde(rename = "s3_bucket")]
     Bucket(Bucket),
+    #[serde(rename = "iam_role")]
+    Role(Role),
 }
 
 macro_rules! resource_conversions {
@@ -89,6 +93,7 @@ resource_conversions!(
     DbSubnetGroup,
     DbInstance,
     Bucket,
+    Role,
 );
 
 impl Resource {
@@ -142,6 +147,7 @@ impl Resource {
             }
             Resource::LaunchTemplate(t) => {
                 t.security_groups.iter().for_each(|s| push(s.address()));
+                t.instance_role.iter().for_each(|r| push(r.address()));
                 t.user_data_vars
                     .values()
                     .for_each(|v| push(v.resource().clone()));
@@ -156,6 +162,7 @@ impl Resource {
                 push(db.subnet_group.address());
                 db.security_groups.iter().for_each(|s| push(s.address()));
             }
+            Resource::Role(r) => r.grants.iter().for_each(|g| push(g.on.resource().clone())),
         }
         out
     }

@@ -71,8 +71,8 @@ impl From<&str> for UserData {
 }
 
 impl Resource {
-    /// This resource with its placeholders filled by `value` and no vars left: what is sent to
-    /// AWS, and what AWS reports back.
+    /// This resource with its placeholders filled by `value` and no vars left (and a role's
+    /// grants written out as statements): what is sent to AWS, and what AWS reports back.
     pub fn filled(&self, mut value: impl FnMut(&Output) -> String) -> Resource {
         let mut out = self.clone();
         if let Resource::LaunchTemplate(t) = &mut out {
@@ -80,6 +80,9 @@ impl Resource {
                 t.user_data = Some(render(text, &t.user_data_vars, &mut value));
             }
             t.user_data_vars.clear();
+        }
+        if let Resource::Role(r) = &mut out {
+            r.fill_grants(value);
         }
         out
     }

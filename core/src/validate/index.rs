@@ -192,6 +192,9 @@ pub(crate) fn references_with_fields(resource: &Resource) -> Vec<(String, Addres
         }
         Resource::LaunchTemplate(t) => {
             each(&mut out, "security_groups", &t.security_groups);
+            if let Some(role) = &t.instance_role {
+                out.push(("instance_role".into(), role.address()));
+            }
             for (name, value) in &t.user_data_vars {
                 out.push((format!("user_data_vars.{name}"), value.resource().clone()));
             }
@@ -205,6 +208,11 @@ pub(crate) fn references_with_fields(resource: &Resource) -> Vec<(String, Addres
         Resource::DbInstance(db) => {
             out.push(("subnet_group".into(), db.subnet_group.address()));
             each(&mut out, "security_groups", &db.security_groups);
+        }
+        Resource::Role(r) => {
+            for (i, grant) in r.grants.iter().enumerate() {
+                out.push((format!("grants[{i}]"), grant.on.resource().clone()));
+            }
         }
     }
     out

@@ -60,6 +60,21 @@ pub const ELB_SHADOWED: LintInfo = lint(
     "listener rule shadowed by a higher-priority rule",
     None,
 );
+pub const IAM_SERVICE_WIDE: LintInfo = lint(
+    "INFRA-IAM-001",
+    "role allows every action of a service, or changes to IAM",
+    Some("checkov CKV_AWS_286, CKV_AWS_289"),
+);
+pub const IAM_WRITE_ANYWHERE: LintInfo = lint(
+    "INFRA-IAM-002",
+    "role allows write actions on every resource",
+    Some("checkov CKV_AWS_290, CKV_AWS_355"),
+);
+pub const IAM_MISSING_GRANT: LintInfo = lint(
+    "INFRA-IAM-003",
+    "instances are told about a bucket or secret their role cannot use",
+    None,
+);
 pub const EC2_IMDS: LintInfo = lint(
     "INFRA-EC2-001",
     "launch template does not require IMDSv2",
@@ -148,6 +163,9 @@ pub const LINTS: &[LintInfo] = &[
     ELB_HEADERS,
     ELB_TLS,
     ELB_SHADOWED,
+    IAM_SERVICE_WIDE,
+    IAM_WRITE_ANYWHERE,
+    IAM_MISSING_GRANT,
     RDS_PUBLIC,
     RDS_ENCRYPTION,
     RDS_DELETION,
@@ -200,7 +218,11 @@ pub(crate) fn check(stack: &Stack) -> Vec<Diagnostic> {
             ),
             Resource::Listener(l) => listener(&a, l, out),
             Resource::TargetGroup(t) => target_group(&index, &a, t, out),
-            Resource::LaunchTemplate(t) => launch_template(&a, t, out),
+            Resource::LaunchTemplate(t) => {
+                launch_template(&a, t, out);
+                super::iam::missing_grants(&index, &a, t, out);
+            }
+            Resource::Role(r) => super::iam::role_lints(&a, r, out),
             Resource::AutoScalingGroup(g) => auto_scaling_group(&a, g, out),
             Resource::DbInstance(db) => db_instance(&a, db, out),
             Resource::Bucket(b) => bucket(&a, b, out),

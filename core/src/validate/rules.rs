@@ -1,5 +1,5 @@
 //! Structural validation rules (errors). Ids: E01xx network, E02xx security groups, E03xx load
-//! balancing, E04xx compute, E05xx data, E09xx stack-level. Documented in docs/rules.md.
+//! balancing, E04xx compute, E05xx data, E06xx identity (in `iam.rs`), E09xx stack-level. Documented in docs/rules.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,6 +36,7 @@ pub(crate) fn check(stack: &Stack) -> Vec<Diagnostic> {
             Resource::DbSubnetGroup(g) => db_subnet_group(&index, &a, g, out),
             Resource::DbInstance(db) => db_instance(&index, &a, db, out),
             Resource::Bucket(b) => bucket(&a, b, out),
+            Resource::Role(r) => super::iam::role(&index, &a, r, out),
         }
     }
     listener_rules(&index, &mut out);
@@ -885,6 +886,7 @@ fn launch_template(index: &Index<'_>, a: &Address, t: &LaunchTemplate, out: &mut
         }
     }
     user_data_vars(index, a, t, out);
+    super::iam::instance_role(index, a, t, out);
     let hop = t.metadata_options.http_put_response_hop_limit;
     if !(1..=64).contains(&hop) {
         out.push(

@@ -64,7 +64,13 @@ fn base() -> Stack {
             .db_name("shop")
             .security_group(&db_sg),
     );
-    s.add("uploads", Bucket::new("shop-uploads"));
+    let uploads = s.add("uploads", Bucket::new("shop-uploads"));
+    s.add(
+        "app",
+        Role::ec2()
+            .managed_policy(Role::SSM_MANAGED_INSTANCE_CORE)
+            .grant(uploads.read_write()),
+    );
     s.output("alb", alb.dns_name());
     s
 }
@@ -415,6 +421,51 @@ cases! {
         fires |s| { s.add("bad.id", Bucket::new("shop-other")); },
         quiet |s| { s.add("good-id_2", Bucket::new("shop-other")); };
 
+    e0601_role_name: "E0601",
+        fires |s| { s.add("worker-role-for-the-nightly-image-resizing-batch-jobs", Role::ec2()); },
+        quiet |s| { s.add("worker", Role::ec2()); };
+    e0602_trust: "E0602",
+        fires |s| { s.add("fn", Role::for_service("lambda")); },
+        quiet |s| { s.add("fn", Role::for_service("lambda.amazonaws.com")); };
+    e0602_profile_without_ec2: "E0602",
+        fires |s| { edit!(s, Role, "app", |r| r.trusted_services = vec!["ecs-tasks.amazonaws.com".into()]) },
+        quiet |s| { edit!(s, Role, "app", |r| r.trusted_services.push("ecs-tasks.amazonaws.com".into())) };
+    e0603_managed_policy: "E0603",
+        fires |s| { edit!(s, Role, "app", |r| r.managed_policies.push("AmazonS3ReadOnlyAccess".into())) },
+        quiet |s| { edit!(s, Role, "app", |r| r.managed_policies.push("arn:aws:iam::123456789012:policy/team/reader".into())) };
+    e0604_every_action: "E0604",
+        fires |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::allow(&["*"], &["*"]))) },
+        quiet |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::deny(&["*"], &["arn:aws:s3:::shop-uploads"]))) };
+    e0604_shape: "E0604",
+        fires |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::allow(&["GetObject"], &["shop-uploads"]))) },
+        quiet |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::allow(&["s3:Get*"], &["arn:aws:s3:::shop-uploads/*"]))) };
+    e0604_reserved_element: "E0604",
+        fires |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::allow(&["s3:GetObject"], &["*"]).with("NotResource", serde_json::json!("x")))) },
+        quiet |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::allow(&["s3:GetObject"], &["*"]).with("Condition", serde_json::json!({"Bool": {"aws:SecureTransport": "true"}})))) };
+    e0605_secret_of_a_plain_password: "E0605",
+        fires |s| {
+            edit!(s, DbInstance, "db", |d| d.master_password = MasterPassword::FromEnv("DB_PASSWORD".into()));
+            edit!(s, Role, "app", |r| r.grants.push(Ref::<DbInstance>::from_id("db").secret_read()))
+        },
+        quiet |s| { edit!(s, Role, "app", |r| r.grants.push(Ref::<DbInstance>::from_id("db").secret_read())) };
+    e0606_role_without_profile: "E0606",
+        fires |s| {
+            s.add("fn", Role::for_service("lambda.amazonaws.com"));
+            edit!(s, LaunchTemplate, "web", |t| t.instance_role = Some(Ref::from_id("fn")))
+        },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.instance_role = Some(Ref::from_id("app"))) };
+
+    // ---- lints: identity
+    iam_001_service_wide: "INFRA-IAM-001",
+        fires |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::allow(&["iam:PassRole"], &["arn:aws:iam::123456789012:role/x"]))) },
+        quiet |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::allow(&["sqs:SendMessage"], &["arn:aws:sqs:ap-northeast-2:123456789012:jobs"]))) };
+    iam_002_write_anywhere: "INFRA-IAM-002",
+        fires |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::allow(&["s3:PutObject"], &["*"]))) },
+        quiet |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::allow(&["ec2:DescribeInstances"], &["*"]))) };
+    iam_003_missing_grant: "INFRA-IAM-003",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| { t.user_data = Some("B=${B}".into()); t.user_data_vars.insert("B".into(), Ref::<Bucket>::from_id("uploads").bucket_name()) }) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| { t.user_data = Some("B=${B}".into()); t.user_data_vars.insert("B".into(), Ref::<Bucket>::from_id("uploads").bucket_name()); t.instance_role = Some(Ref::from_id("app")) }) };
+
     // ---- lints: security
     sg_001_ssh: "INFRA-SG-001",
         fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp(22).from_anywhere())) },
@@ -539,10 +590,13 @@ fn every_lint_and_rule_is_documented() {
             );
         }
     }
-    let source = include_str!("rules.rs");
-    let mut ids: Vec<&str> = source
-        .match_indices("\"E0")
-        .filter_map(|(i, _)| source.get(i + 1..i + 6))
+    let mut ids: Vec<&str> = [include_str!("rules.rs"), include_str!("iam.rs")]
+        .into_iter()
+        .flat_map(|source| {
+            source
+                .match_indices("\"E0")
+                .filter_map(|(i, _)| source.get(i + 1..i + 6))
+        })
         .collect();
     ids.sort_unstable();
     ids.dedup();

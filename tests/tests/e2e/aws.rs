@@ -19,6 +19,7 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub acm: aws_sdk_acm::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub iam: aws_sdk_iam::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
@@ -90,6 +91,7 @@ impl Aws {
             s3: aws_sdk_s3::Client::from_conf(s3),
             acm: aws_sdk_acm::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
             tagging: aws_sdk_resourcegroupstagging::Client::new(&config),
         }
     }

@@ -10,6 +10,7 @@ mod broken;
 mod destroy;
 mod drift;
 mod https;
+mod identity;
 mod launcher;
 mod reliability;
 mod replace;

@@ -24,11 +24,13 @@ fn closet_inventory() -> BTreeMap<&'static str, usize> {
         ("certificate", 1),
         ("db instance", 1),
         ("db subnet group", 1),
+        ("instance profile", 2),
         ("internet gateway", 1),
         ("launch template", 2),
         ("listener", 2),
         ("listener rule", 1),
         ("load balancer", 1),
+        ("role", 2),
         ("route table", 1),
         ("scaling policy", 1),
         ("security group", 4),
@@ -152,6 +154,22 @@ async fn inventory(aws: &Aws) -> BTreeMap<&'static str, usize> {
     n.insert("certificate", certificates.certificate_summary_list().len());
     let buckets = aws.s3.list_buckets().send().await.unwrap();
     n.insert("bucket", buckets.buckets().len());
+    let roles = aws
+        .iam
+        .list_roles()
+        .path_prefix("/infra/")
+        .send()
+        .await
+        .unwrap();
+    n.insert("role", roles.roles().len());
+    let profiles = aws
+        .iam
+        .list_instance_profiles()
+        .path_prefix("/infra/")
+        .send()
+        .await
+        .unwrap();
+    n.insert("instance profile", profiles.instance_profiles().len());
     n
 }
 
