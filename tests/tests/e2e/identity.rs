@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use infra_tests::proxy::{CountingProxy, Fault, Operation, ProxyOptions};
+use infra_tests::proxy::{CountingProxy, Fault, FaultHook, Operation, ProxyOptions};
 use infra_tests::Emulator;
 use serde_json::{json, Value};
 
@@ -148,7 +148,7 @@ async fn closet_roles_trust_ec2_and_allow_exactly_the_secret_and_the_uploads() {
             "{trust}"
         );
         assert_eq!(path, "/infra/ap-northeast-2/closet/");
-        assert_eq!(held, [role.clone()]);
+        assert_eq!(held, std::slice::from_ref(&role));
         assert_eq!(managed_policies(&aws, &role).await, [SSM_CORE]);
         assert_eq!(
             template_profile(&aws, "closet", tier).await.as_deref(),
@@ -239,7 +239,7 @@ async fn a_hand_edited_statement_is_mended_and_destroy_leaves_no_role_profile_or
 /// IAM's eventual consistency, as AWS shows it and moto does not: the first inline-policy write
 /// after CreateRole answers NoSuchEntity, and EC2 and Auto Scaling refuse the new instance
 /// profile twice each.
-fn propagation_faults() -> Arc<dyn Fn(&Operation, usize) -> Fault + Send + Sync> {
+fn propagation_faults() -> FaultHook {
     let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
     Arc::new(move |operation: &Operation, _| {
         let mut seen = seen.lock().unwrap();
