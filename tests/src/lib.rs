@@ -122,24 +122,25 @@ impl Emulator {
         }
     }
 
-    /// Clear all emulator state (`POST /moto-api/reset`).
+    /// Clear all emulator state (`POST /moto-api/reset`). Slow once IAM was used: moto loads
+    /// AWS's managed policies again (1.7 s on a busy 2-core machine, more under heavier load).
     pub fn reset(&self) {
-        let status = self.request("POST", "/moto-api/reset");
+        let status = self.request("POST", "/moto-api/reset", Duration::from_secs(120));
         assert!(status.starts_with("HTTP/1.1 200"), "reset failed: {status}");
     }
 
     fn answers(&self) -> bool {
         TcpStream::connect(("127.0.0.1", self.port)).is_ok()
             && self
-                .request("GET", "/moto-api/")
+                .request("GET", "/moto-api/", Duration::from_secs(10))
                 .starts_with("HTTP/1.1 200")
     }
 
-    fn request(&self, method: &str, path: &str) -> String {
+    fn request(&self, method: &str, path: &str, timeout: Duration) -> String {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return String::new();
         };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = stream.set_read_timeout(Some(timeout));
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
