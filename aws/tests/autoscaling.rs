@@ -336,7 +336,7 @@ async fn groups_round_trip_update_drift_and_delete() {
     // Out of band: the policy removed, the web group resized.
     asg.delete_policy()
         .auto_scaling_group_name(&api.physical_id)
-        .policy_name("infra-cpu-target")
+        .policy_name(format!("{}-cpu-target", api.physical_id))
         .send()
         .await
         .expect("raw delete policy");

@@ -378,13 +378,17 @@ async fn data_loss_is_refused_without_the_flag() {
         "{}",
         p.refusals[0].message
     );
-    assert!(engine::render_plan(&p, false).contains("--allow-data-loss"));
+    let rendered = engine::render_plan(&p, false);
+    assert!(rendered.contains("refused: rds_db_instance.db"), "{rendered}");
+    // The flag is named once, by the error that ends the command.
+    assert!(!rendered.contains("--allow-data-loss"), "{rendered}");
 
     fake.clear_calls();
     let err = engine::apply(&p, &stack, &fake, &ApplyOptions::default(), &NoHook)
         .await
         .unwrap_err();
     assert!(matches!(err, EngineError::Refused(ref r) if r.len() == 2));
+    assert_eq!(err.to_string().matches("--allow-data-loss").count(), 1);
     assert!(
         fake.calls().is_empty(),
         "the provider was called: {:?}",

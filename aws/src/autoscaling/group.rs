@@ -16,7 +16,7 @@ use infra_core::provider::{Context, TAG_ID, TAG_STACK};
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Ref, Stack};
 
-use super::scaling_policy::{put_or_delete_policy, read_policy};
+use super::scaling_policy::{delete_legacy_policy, put_or_delete_policy, read_policy};
 use super::{refresh, tag_pairs};
 use crate::support::{
     api_error, create_once, is_not_found, owned_id, ownership_tags, retry_new_profile,
@@ -87,7 +87,7 @@ pub(super) async fn create(
     })
     .await?;
     // A new group has no policy to delete. (moto keys policies by name alone, so a DeletePolicy
-    // here would remove another group's `infra-cpu-target`.)
+    // of the legacy name here would remove another group's `infra-cpu-target`.)
     // The policy is then the one just put: no need to read it back.
     let mut policies = HashMap::new();
     if let Some(tracking) = group.cpu_target_tracking {
@@ -138,6 +138,8 @@ pub(super) async fn update(
 
     if is_changed("cpu_target_tracking") {
         put_or_delete_policy(p, name, group.cpu_target_tracking).await?;
+        // A group applied before policies were named after it: its old policy goes.
+        delete_legacy_policy(p, name).await?;
     }
 
     if is_changed("instance_refresh") {

@@ -11,16 +11,26 @@ use infra_core::ProviderError;
 use crate::support::{api_error, is_not_found};
 use crate::AwsProvider;
 
-/// The one scaling policy infra owns on a group.
-const POLICY_NAME: &str = "infra-cpu-target";
+/// The name infra gave its policy before policies were named after their group. AWS keys
+/// policies per group, but moto 5.2.1 keys them by name alone, so two stacks' groups shared one.
+const LEGACY_NAME: &str = "infra-cpu-target";
+
+/// The one scaling policy infra owns on the group `group`.
+fn policy_name(group: &str) -> String {
+    format!("{group}-cpu-target")
+}
+
+/// Whether `policy` on `group` is infra's (its own name, or the legacy one).
+fn is_ours(group: &str, policy: &str) -> bool {
+    policy == policy_name(group) || policy == LEGACY_NAME
+}
 
 /// CPU targets of infra's policies by group name, from ONE paginated DescribePolicies without
-/// a group name (it then covers every group), filtered to infra's policy name.
+/// a group name (it then covers every group), filtered to infra's policy names.
 pub(super) async fn cpu_policies(p: &AwsProvider) -> Result<HashMap<String, f64>, ProviderError> {
     let policies = p
         .asg
         .describe_policies()
-        .policy_names(POLICY_NAME)
         .policy_types("TargetTrackingScaling")
         .into_paginator()
         .items()
@@ -36,10 +46,9 @@ pub(super) async fn cpu_policies(p: &AwsProvider) -> Result<HashMap<String, f64>
                 .predefined_metric_specification()?
                 .predefined_metric_type()?;
             (*metric == MetricType::AsgAverageCpuUtilization).then_some(())?;
-            Some((
-                policy.auto_scaling_group_name()?.to_string(),
-                config.target_value()?,
-            ))
+            let group = policy.auto_scaling_group_name()?;
+            is_ours(group, policy.policy_name()?).then_some(())?;
+            Some((group.to_string(), config.target_value()?))
         })
         .collect())
 }
@@ -53,7 +62,8 @@ pub(super) async fn read_policy(
         .asg
         .describe_policies()
         .auto_scaling_group_name(name)
-        .policy_names(POLICY_NAME)
+        .policy_names(policy_name(name))
+        .policy_names(LEGACY_NAME)
         .send()
         .await
         .map_err(|e| api_error("autoscaling:DescribePolicies", e))?;
@@ -89,28 +99,35 @@ pub(super) async fn put_or_delete_policy(
             p.asg
                 .put_scaling_policy()
                 .auto_scaling_group_name(name)
-                .policy_name(POLICY_NAME)
+                .policy_name(policy_name(name))
                 .policy_type("TargetTrackingScaling")
                 .target_tracking_configuration(config)
                 .send()
                 .await
                 .map_err(|e| api_error("autoscaling:PutScalingPolicy", e))?;
         }
-        None => {
-            let deleted = p
-                .asg
-                .delete_policy()
-                .auto_scaling_group_name(name)
-                .policy_name(POLICY_NAME)
-                .send()
-                .await
-                .map_err(|e| api_error("autoscaling:DeletePolicy", e));
-            match deleted {
-                Ok(_) => {}
-                Err(err) if is_not_found(&err) => {}
-                Err(err) => return Err(err),
-            }
-        }
+        None => delete_policy(p, name, &policy_name(name)).await?,
     }
     Ok(())
+}
+
+/// Delete the legacy-named policy of a group that had one (read back as ours by discovery).
+pub(super) async fn delete_legacy_policy(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+    delete_policy(p, name, LEGACY_NAME).await
+}
+
+async fn delete_policy(p: &AwsProvider, group: &str, policy: &str) -> Result<(), ProviderError> {
+    let deleted = p
+        .asg
+        .delete_policy()
+        .auto_scaling_group_name(group)
+        .policy_name(policy)
+        .send()
+        .await
+        .map_err(|e| api_error("autoscaling:DeletePolicy", e));
+    match deleted {
+        Ok(_) => Ok(()),
+        Err(err) if is_not_found(&err) => Ok(()),
+        Err(err) => Err(err),
+    }
 }

@@ -1,4 +1,5 @@
-//! `infra lint STACK`: the lint findings, each with its id, help and matching controls.
+//! `infra lint STACK`: the lint findings, each with its id, help and matching controls, after
+//! the validation errors if the stack has any (a stack that is not valid never lints clean).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,11 +29,19 @@ pub struct Denied {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let stack = ctx.load(&args.stack, &args.vars)?;
-    let report = infra_core::validate::lint(&stack);
+    let invalid = infra_core::validate::validate(&stack).errors().count();
+    let report = infra_core::validate::check(&stack);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.render());
+    }
+    if invalid > 0 {
+        return Err(super::Invalid {
+            stack: stack.name,
+            errors: invalid,
+        }
+        .into());
     }
     let denied = report.errors().count();
     if denied > 0 {

@@ -189,6 +189,31 @@ pub fn stack() -> Stack {
 }
 
 #[test]
+fn lint_of_a_stack_that_is_not_valid_reports_its_errors_and_fails() {
+    let path = stack_file(
+        "lintbad",
+        r#"use infra_core::prelude::*;
+
+pub fn stack() -> Stack {
+    let mut s = Stack::new("lintbad", "ap-northeast-2");
+    s.add("main", Vpc::new("10.0.0.0/33"));
+    s
+}
+"#,
+    );
+    let output = infra().arg("lint").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+    let stdout = stdout_of(&output);
+    assert!(stdout.contains("error[E0101]: ec2_vpc.main"), "{stdout}");
+    assert!(stdout.contains("1 error, 0 warnings"), "{stdout}");
+    assert!(
+        stderr_of(&output).contains("stack `lintbad` is not valid: 1 error"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[test]
 fn graph_prints_dot_and_mermaid() {
     let path = stack_file("graphed", &small_stack("graphed"));
     let dot = infra().arg("graph").arg(&path).output().unwrap();

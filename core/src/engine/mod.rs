@@ -135,7 +135,7 @@ pub enum EngineError {
     Invalid(Report),
     #[error("discovering what the stack owns failed")]
     Provider(#[source] ProviderError),
-    #[error("refusing to apply: {} change(s) would lose data: {} (pass the flag to allow it)", .0.len(), refused_addresses(.0))]
+    #[error("{}", refused_summary(.0))]
     Refused(Vec<Refusal>),
     #[error("the plan is for stack `{plan}`, not `{stack}`")]
     StackMismatch { plan: String, stack: String },
@@ -151,12 +151,22 @@ pub enum EngineError {
     StepCycle(Vec<Address>),
 }
 
-fn refused_addresses(refusals: &[Refusal]) -> String {
-    refusals
-        .iter()
-        .map(|r| format!("{} ({})", r.address, r.flag))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `2 changes would lose data (a, b); nothing was changed: pass `--allow-data-loss` to allow
+/// them`: each flag named once.
+fn refused_summary(refusals: &[Refusal]) -> String {
+    let addresses: Vec<String> = refusals.iter().map(|r| r.address.to_string()).collect();
+    let mut flags: Vec<&str> = refusals.iter().map(|r| r.flag.as_str()).collect();
+    flags.sort_unstable();
+    flags.dedup();
+    let (count, them) = match refusals.len() {
+        1 => ("1 change would".to_string(), "it"),
+        n => (format!("{n} changes would"), "them"),
+    };
+    format!(
+        "{count} lose data ({}); nothing was changed: pass `{}` to allow {them}",
+        addresses.join(", "),
+        flags.join("` and `")
+    )
 }
 
 fn display_addresses(addresses: &[Address]) -> String {
@@ -194,4 +204,32 @@ pub async fn read_outputs(
         .await
         .map_err(EngineError::Provider)?;
     Ok(outputs(stack, &state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refs::Kind;
+
+    fn refusal(id: &str) -> Refusal {
+        Refusal {
+            address: Address::new(Kind::DbInstance, id),
+            message: "replacing the database loses its data".into(),
+            flag: ALLOW_DATA_LOSS_FLAG.into(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_what_and_the_flag_once() {
+        let one = EngineError::Refused(vec![refusal("db")]).to_string();
+        assert_eq!(
+            one,
+            "1 change would lose data (rds_db_instance.db); nothing was changed: pass \
+             `--allow-data-loss` to allow it"
+        );
+        let two = EngineError::Refused(vec![refusal("a"), refusal("b")]).to_string();
+        assert_eq!(two.matches("--allow-data-loss").count(), 1, "{two}");
+        assert!(two.starts_with("2 changes would lose data (rds_db_instance.a, rds_db_instance.b)"));
+        assert!(!refusal("db").to_string().contains("--allow-data-loss"));
+    }
 }

@@ -116,11 +116,8 @@ pub struct Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} (pass {} to allow it)",
-            self.address, self.message, self.flag
-        )
+        // The flag is named once, by the error that ends the command.
+        write!(f, "{}: {}", self.address, self.message)
     }
 }
 

@@ -514,8 +514,9 @@ fn security_group(index: &Index<'_>, a: &Address, g: &SecurityGroup, out: &mut V
     for (name, rules) in [("ingress", &g.ingress), ("egress", &g.egress)] {
         for (i, rule) in rules.iter().enumerate() {
             let field = format!("{name}[{i}]");
+            // 0-65535 is AWS's own "All TCP"; ranges open to the world are the lints' business.
             if matches!(rule.protocol, IpProtocol::Tcp | IpProtocol::Udp)
-                && (rule.from_port == 0 || rule.from_port > rule.to_port)
+                && rule.from_port > rule.to_port
             {
                 out.push(
                     error(
@@ -527,7 +528,7 @@ fn security_group(index: &Index<'_>, a: &Address, g: &SecurityGroup, out: &mut V
                             rule.from_port, rule.to_port
                         ),
                     )
-                    .with_help("ports are 1-65535 and from_port <= to_port"),
+                    .with_help("ports are 0-65535 and from_port <= to_port (0-65535 is all ports)"),
                 );
             }
             match &rule.peer {

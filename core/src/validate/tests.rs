@@ -200,9 +200,9 @@ cases! {
     e0201_port_range: "E0201",
         fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress[0] = Rule::tcp_range(3001, 3000).from_group(&Ref::from_id("alb"))) },
         quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress[0] = Rule::tcp_range(1, 65535).from_group(&Ref::from_id("alb"))) };
-    e0201_port_zero: "E0201",
-        fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::udp(0).from_group(&Ref::from_id("alb")))) },
-        quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::udp(53).from_group(&Ref::from_id("alb")))) };
+    e0201_all_tcp: "E0201",
+        fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp_range(65535, 0).from_group(&Ref::from_id("alb")))) },
+        quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp_range(0, 65535).from_group(&Ref::from_id("alb")))) };
     e0202_description: "E0202",
         fires |s| { edit!(s, SecurityGroup, "web", |g| g.description = String::new()) },
         quiet |s| { edit!(s, SecurityGroup, "web", |g| g.description = "x".repeat(255)) };
@@ -470,6 +470,9 @@ cases! {
     sg_001_ssh: "INFRA-SG-001",
         fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp(22).from_anywhere())) },
         quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp(22).from_cidr("203.0.113.0/24"))) };
+    sg_001_all_tcp_from_anywhere: "INFRA-SG-001",
+        fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp_range(0, 65535).from_anywhere())) },
+        quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp_range(0, 65535).from_cidr("10.0.0.0/16"))) };
     sg_001_ssh_ipv6: "INFRA-SG-001",
         fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::all().from_ipv6_cidr("::/0"))) },
         quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp(2222).from_ipv6_cidr("::/0"))) };
