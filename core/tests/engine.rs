@@ -379,7 +379,10 @@ async fn data_loss_is_refused_without_the_flag() {
         p.refusals[0].message
     );
     let rendered = engine::render_plan(&p, false);
-    assert!(rendered.contains("refused: rds_db_instance.db"), "{rendered}");
+    assert!(
+        rendered.contains("refused: rds_db_instance.db"),
+        "{rendered}"
+    );
     // The flag is named once, by the error that ends the command.
     assert!(!rendered.contains("--allow-data-loss"), "{rendered}");
 

@@ -379,23 +379,20 @@ pub(super) async fn delete(
             .await
             .map_err(|e| api_error("rds:ModifyDBInstance", e))?;
     }
-    let mut delete = p
+    let snapshot = (options.final_snapshot == FinalSnapshot::Take).then(|| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        format!("{identifier}-final-{now}")
+    });
+    tracing::debug!(instance = %identifier, ?snapshot, "deleting DB instance");
+    match p
         .rds
         .delete_db_instance()
-        .db_instance_identifier(identifier);
-    delete = match options.final_snapshot {
-        FinalSnapshot::Take => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            let snapshot = format!("{identifier}-final-{now}");
-            tracing::debug!(instance = %identifier, %snapshot, "deleting DB instance with a final snapshot");
-            delete.final_db_snapshot_identifier(snapshot)
-        }
-        FinalSnapshot::Skip => delete.skip_final_snapshot(true),
-    };
-    match delete
+        .db_instance_identifier(identifier)
+        .set_final_db_snapshot_identifier(snapshot.clone())
+        .skip_final_snapshot(snapshot.is_none())
         .send()
         .await
         .map_err(|e| api_error("rds:DeleteDBInstance", e))
@@ -403,6 +400,16 @@ pub(super) async fn delete(
         Ok(_) => {}
         Err(err) if is_not_found(&err) => return Ok(()),
         Err(err) => return Err(err),
+    }
+    if let Some(snapshot) = &snapshot {
+        ctx.progress.notice(
+            &prior.address,
+            &format!(
+                "final snapshot `{snapshot}` is kept (it is billed for its storage until deleted)\n\
+                 aws rds delete-db-snapshot --region {} --db-snapshot-identifier {snapshot}",
+                ctx.region
+            ),
+        );
     }
     wait_for(
         ctx.progress,

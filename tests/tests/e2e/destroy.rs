@@ -63,12 +63,12 @@ async fn destroy_refuses_to_lose_data_then_removes_everything_with_the_flag() {
         .unwrap();
     assert_eq!(objects.key_count(), Some(1));
 
-    // Allowed: everything goes; the database leaves a final snapshot behind.
-    infra(
+    // Allowed: everything goes; the database leaves a final snapshot behind, and says so.
+    let destroyed = infra(
         &emulator.endpoint(),
         &["destroy", &stack, "--auto-approve", "--allow-data-loss"],
-    )
-    .assert_success();
+    );
+    destroyed.assert_success();
     assert_eq!(
         aws.remaining(STACK, &[BUCKET]).await,
         Vec::<String>::new(),
@@ -86,8 +86,21 @@ async fn destroy_refuses_to_lose_data_then_removes_everything_with_the_flag() {
         .send()
         .await
         .unwrap();
+    let snapshot = snapshots
+        .db_snapshots()
+        .first()
+        .and_then(|s| s.db_snapshot_identifier())
+        .unwrap_or_else(|| panic!("no final snapshot of {db_identifier}"));
+    let output = destroyed.output();
+    assert_eq!(
+        output
+            .matches(&format!("final snapshot `{snapshot}` is kept"))
+            .count(),
+        1,
+        "{output}"
+    );
     assert!(
-        !snapshots.db_snapshots().is_empty(),
-        "no final snapshot of {db_identifier}"
+        output.contains(&format!("--db-snapshot-identifier {snapshot}")),
+        "{output}"
     );
 }
