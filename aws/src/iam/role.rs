@@ -140,7 +140,9 @@ pub(super) async fn create(
         },
     )
     .await?;
-    put_policy(p, &name, r).await?;
+    if !r.statements.is_empty() {
+        put_policy(p, &name, r).await?;
+    }
     for policy in &r.managed_policies {
         attach(p, &name, policy).await?;
     }
