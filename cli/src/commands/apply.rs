@@ -261,9 +261,15 @@ pub async fn carry_out(
             source: error.clone(),
         });
     }
-    if result.failed.is_empty() && hook.interrupted() {
+    // Interrupted: what failed meanwhile (often because the interrupt cut its waits short) is
+    // listed above; the exit code still says Ctrl-C ended the run.
+    if hook.interrupted() {
+        let failed = match result.failed.len() {
+            0 => String::new(),
+            n => format!("{n} failed, "),
+        };
         println!(
-            "\n{what} interrupted: {}; {} not started. Run it again to finish.",
+            "\n{what} interrupted: {}; {failed}{} not started. Run it again to finish.",
             done.counts(),
             result.skipped.len()
         );
