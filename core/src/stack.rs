@@ -264,6 +264,11 @@ impl Ref<Record> {
     pub fn fqdn(&self) -> Output {
         self.attribute(attributes::FQDN)
     }
+
+    /// `https://` and the record's full name: the site's address.
+    pub fn https_url(&self) -> Output {
+        self.attribute(attributes::HTTPS_URL)
+    }
 }
 
 impl Ref<TargetGroup> {
@@ -358,6 +363,7 @@ pub mod attributes {
     pub const NAME_SERVERS: &str = "name_servers";
     /// Records: the full name, without the final dot.
     pub const FQDN: &str = "fqdn";
+    pub const HTTPS_URL: &str = "https_url";
     /// Launch templates: the version number the template's data lives in.
     pub const LATEST_VERSION: &str = "latest_version";
     /// Auto Scaling Groups: the launch-template version number the group is pinned to.
@@ -393,7 +399,7 @@ pub mod attributes {
             Resource::Certificate(_) => &[ARN, STATUS, VALIDATION_RECORDS],
             Resource::LoadBalancer(_) => &[ARN, CANONICAL_HOSTED_ZONE_ID, DNS_NAME, STATUS],
             Resource::HostedZone(_) => &[NAME_SERVERS],
-            Resource::Record(_) => &[FQDN],
+            Resource::Record(_) => &[FQDN, HTTPS_URL],
             Resource::LaunchTemplate(_) => &[LATEST_VERSION],
             Resource::DbInstance(DbInstance {
                 master_password: MasterPassword::Managed,

@@ -200,6 +200,7 @@ fn observed(address: Address, zone_id: &str, fqdn: &str, resource: Resource) -> 
     };
     Observed::new(address, format!("{zone_id}/{fqdn}/{kind}"), resource)
         .with_attribute(attributes::FQDN, fqdn)
+        .with_attribute(attributes::HTTPS_URL, format!("https://{fqdn}"))
 }
 
 pub(super) async fn update(
