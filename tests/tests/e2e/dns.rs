@@ -10,7 +10,7 @@ use aws_sdk_route53::types::{
 use infra_tests::Emulator;
 
 use crate::aws::Aws;
-use crate::support::{infra, stack_file};
+use crate::support::{edited_stack, infra, stack_file, TempDir};
 
 const STACK: &str = "closet";
 
@@ -40,11 +40,30 @@ async fn records(aws: &Aws, zone: &str) -> BTreeMap<String, ResourceRecordSet> {
 
 /// Someone else's TXT record in the zone.
 async fn add_foreign(aws: &Aws, zone: &str, action: ChangeAction) {
+    change(
+        aws,
+        zone,
+        action,
+        "keep.example.com",
+        RrType::Txt,
+        "\"mine\"",
+    )
+    .await
+}
+
+async fn change(
+    aws: &Aws,
+    zone: &str,
+    action: ChangeAction,
+    name: &str,
+    kind: RrType,
+    value: &str,
+) {
     let set = ResourceRecordSet::builder()
-        .name("keep.example.com")
-        .r#type(RrType::Txt)
+        .name(name)
+        .r#type(kind)
         .ttl(60)
-        .resource_records(ResourceRecord::builder().value("\"mine\"").build().unwrap())
+        .resource_records(ResourceRecord::builder().value(value).build().unwrap())
         .build()
         .unwrap();
     let change = Change::builder()
@@ -170,4 +189,86 @@ async fn closet_gets_its_zone_alias_and_validation_records_and_leaves_foreign_re
     )
     .assert_success();
     assert_eq!(zone_id(&aws).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_an_existing_zone_a_name_taken_by_someone_else_is_refused_and_the_zone_outlives_destroy()
+{
+    let emulator = Emulator::with_acm_validation_wait(2);
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let created = aws
+        .route53
+        .create_hosted_zone()
+        .name("example.com")
+        .caller_reference("registrar")
+        .send()
+        .await
+        .unwrap();
+    let zone = created
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_string();
+    add_foreign(&aws, &zone, ChangeAction::Create).await;
+    change(
+        &aws,
+        &zone,
+        ChangeAction::Create,
+        "closet.example.com",
+        RrType::A,
+        "192.0.2.10",
+    )
+    .await;
+    let dir = TempDir::new("dns-existing");
+    let stack = edited_stack(
+        &dir,
+        "closet.rs",
+        &[("HostedZone::new(ZONE)", "HostedZone::existing(ZONE)")],
+    );
+
+    let refused = infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]);
+    assert_eq!(refused.code, Some(1), "{}", refused.output());
+    for expected in [
+        "failed to create route53_record.closet",
+        "`closet.example.com` already has a A record in zone `example.com` that infra did not create",
+    ] {
+        assert!(refused.output().contains(expected), "`{expected}` missing:\n{}", refused.output());
+    }
+    let a = &records(&aws, &zone).await["closet.example.com. A"];
+    assert_eq!(
+        a.resource_records()[0].value(),
+        "192.0.2.10",
+        "the foreign record is untouched"
+    );
+
+    change(
+        &aws,
+        &zone,
+        ChangeAction::Delete,
+        "closet.example.com",
+        RrType::A,
+        "192.0.2.10",
+    )
+    .await;
+    infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
+    infra(
+        &emulator.endpoint(),
+        &["destroy", &stack, "--auto-approve", "--allow-data-loss"],
+    )
+    .assert_success();
+    assert_eq!(
+        zone_id(&aws).await.as_deref(),
+        Some(zone.as_str()),
+        "the existing zone stays"
+    );
+    let left: Vec<String> = records(&aws, &zone).await.into_keys().collect();
+    assert_eq!(
+        left,
+        [
+            "example.com. NS",
+            "example.com. SOA",
+            "keep.example.com. TXT"
+        ]
+    );
 }
