@@ -110,7 +110,7 @@ fn desired_set(
                 .expect("name and type are set")
         }
         RecordData::Cname { target, ttl } => {
-            plain_set(fqdn, kind, i64::from(*ttl), &[target.clone()])
+            plain_set(fqdn, kind, i64::from(*ttl), std::slice::from_ref(target))
         }
         RecordData::Txt { values, ttl } => {
             let quoted: Vec<String> = values.iter().map(|v| format!("\"{v}\"")).collect();

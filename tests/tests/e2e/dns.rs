@@ -134,7 +134,7 @@ async fn closet_gets_its_zone_alias_and_validation_records_and_leaves_foreign_re
         .collect();
     assert!(!validation.is_empty());
     for r in validation {
-        let name = format!("{}", r.name());
+        let name = r.name();
         let set = &sets[&format!("{name} CNAME")];
         assert_eq!(set.resource_records()[0].value(), r.value());
     }
