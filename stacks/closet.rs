@@ -6,6 +6,9 @@
 
 use infra_core::prelude::*;
 
+/// The site's zone: created by the stack (set its name servers, the `name_servers` output, at
+/// the registrar once). Use `HostedZone::existing(ZONE)` when the zone is already in Route53.
+const ZONE: &str = "example.com";
 const DOMAIN: &str = "closet.example.com";
 
 /// User data for an app tier: Docker, a 2 GB swap file (1 GB instances run out of memory while
@@ -79,7 +82,9 @@ pub fn stack() -> Stack {
     );
 
     // HTTPS: the ALB terminates TLS; targets speak plain HTTP on the port the app listens on.
-    let cert = s.add("site", Certificate::request(DOMAIN));
+    // The certificate's DNS validation records are written into the zone; ACM then issues it.
+    let zone = s.add("site", HostedZone::new(ZONE));
+    let cert = s.add("site", Certificate::request(DOMAIN).validate_in(&zone));
     let frontend = s.add(
         "frontend",
         TargetGroup::http(&vpc, 3000)
@@ -96,6 +101,7 @@ pub fn stack() -> Stack {
         "alb",
         LoadBalancer::internet_facing(&[&public_a, &public_c], &[&alb_sg]),
     );
+    let site = s.add("closet", Record::alias(&zone, "closet", &alb));
     s.add("http", Listener::http(&alb, 80));
     let https = s.add("https", Listener::https(&alb, &cert).forward(&frontend));
     s.add(
@@ -178,6 +184,8 @@ pub fn stack() -> Stack {
             .scale_on_cpu(50.0),
     );
 
+    s.output("url", site.https_url());
+    s.output("name_servers", zone.name_servers());
     s.output("alb_dns_name", alb.dns_name());
     s.output("db_endpoint", db.endpoint());
     s.output("db_secret_arn", db.master_user_secret_arn());

@@ -11,6 +11,7 @@ mod iam;
 pub mod pacing;
 mod rds;
 mod relink;
+mod route53;
 mod s3;
 mod ssm;
 mod support;
@@ -81,6 +82,7 @@ pub struct AwsProvider {
     pub(crate) acm: aws_sdk_acm::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) iam: aws_sdk_iam::Client,
+    pub(crate) route53: aws_sdk_route53::Client,
     pub(crate) options: AwsOptions,
 }
 
@@ -127,6 +129,7 @@ impl AwsProvider {
             acm: aws_sdk_acm::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             iam: aws_sdk_iam::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
             options,
         }
     }
@@ -141,6 +144,7 @@ enum Service {
     Rds,
     S3,
     Iam,
+    Route53,
 }
 
 fn service(kind: Kind) -> Service {
@@ -159,6 +163,7 @@ fn service(kind: Kind) -> Service {
         Kind::DbSubnetGroup | Kind::DbInstance => Service::Rds,
         Kind::Bucket => Service::S3,
         Kind::Role => Service::Iam,
+        Kind::HostedZone | Kind::Record => Service::Route53,
     }
 }
 
@@ -174,7 +179,10 @@ impl Provider for AwsProvider {
             s3::discover(self, stack),
             iam::discover(self, stack),
         )?;
-        let all = [ec2, elb, acm, asg, rds, s3, iam].concat();
+        let mut all = [ec2, elb, acm, asg, rds, s3, iam].concat();
+        // After the others: an alias record names its load balancer by DNS name only.
+        let dns = route53::discover(self, stack, &all).await?;
+        all.extend(dns);
         Ok(relink::relink(all))
     }
 
@@ -191,6 +199,7 @@ impl Provider for AwsProvider {
             Service::Rds => rds::create(self, ctx, desired).await,
             Service::S3 => s3::create(self, ctx, desired).await,
             Service::Iam => iam::create(self, ctx, desired).await,
+            Service::Route53 => route53::create(self, ctx, desired).await,
         }
     }
 
@@ -209,6 +218,7 @@ impl Provider for AwsProvider {
             Service::Rds => rds::update(self, ctx, desired, prior, changed).await,
             Service::S3 => s3::update(self, ctx, desired, prior, changed).await,
             Service::Iam => iam::update(self, ctx, desired, prior, changed).await,
+            Service::Route53 => route53::update(self, ctx, desired, prior).await,
         }
     }
 
@@ -226,6 +236,7 @@ impl Provider for AwsProvider {
             Service::Rds => rds::delete(self, ctx, prior, options).await,
             Service::S3 => s3::delete(self, ctx, prior, options).await,
             Service::Iam => iam::delete(self, ctx, prior, options).await,
+            Service::Route53 => route53::delete(self, ctx, prior).await,
         }
     }
 
@@ -239,7 +250,8 @@ impl Provider for AwsProvider {
             Service::Acm => acm::wait_ready(self, ctx, observed).await,
             Service::Rds => rds::wait_ready(self, ctx, observed).await,
             // A group is usable once it exists; instances come and go on their own.
-            Service::AutoScaling | Service::Ec2 | Service::S3 | Service::Iam => {
+            // Route53 writes wait for INSYNC themselves.
+            Service::AutoScaling | Service::Ec2 | Service::S3 | Service::Iam | Service::Route53 => {
                 Ok(observed.clone())
             }
         }
@@ -259,6 +271,8 @@ impl Provider for AwsProvider {
             Service::Rds => rds::read(self, stack, address, physical_id).await,
             Service::S3 => s3::read(self, stack, address, physical_id).await,
             Service::Iam => iam::read(self, stack, address, physical_id).await,
+            // Records and zones are found by name and ownership record, not imported by id.
+            Service::Route53 => Ok(None),
         }?;
         let Some(found) = found else {
             return Ok(None);
@@ -278,6 +292,10 @@ impl Provider for AwsProvider {
             Service::Rds => rds::adopt(self, ctx, observed).await,
             Service::S3 => s3::adopt(self, ctx, observed).await,
             Service::Iam => iam::adopt(self, ctx, observed).await,
+            Service::Route53 => Err(ProviderError::Other(format!(
+                "{}: Route53 zones and records cannot be imported; declare an existing zone with HostedZone::existing",
+                observed.address
+            ))),
         }
     }
 }

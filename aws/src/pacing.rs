@@ -3,7 +3,8 @@
 //!
 //! AWS meters requests with token buckets per account and region. The limits used here are the
 //! published defaults: EC2 describe calls (bucket 100, refill 20/s), EC2 mutating calls
-//! (50, 5/s), ELBv2 (40, 10/s), RDS (300, 12/s). Requests wait for a token before they are sent.
+//! (50, 5/s), ELBv2 (40, 10/s), RDS (300, 12/s), Route53 (5/s per account: it is global, so
+//! one provider paces it alone). Requests wait for a token before they are sent.
 //! The wrapper sits at the HTTP layer, after signing, so it sees every attempt (retries too) and
 //! reads the service from the signature's credential scope — that works the same against AWS
 //! and against an emulator where every service shares one endpoint.
@@ -77,16 +78,18 @@ pub enum Meter {
     Ec2Mutating,
     Elb,
     Rds,
+    Route53,
     Unmetered,
 }
 
 impl Meter {
     /// The buckets that are paced.
-    pub const METERED: [Meter; 4] = [
+    pub const METERED: [Meter; 5] = [
         Meter::Ec2Describe,
         Meter::Ec2Mutating,
         Meter::Elb,
         Meter::Rds,
+        Meter::Route53,
     ];
 
     /// The bucket a call draws from: `service` is the SigV4 signing name (`ec2`,
@@ -100,6 +103,7 @@ impl Meter {
             "ec2" => Meter::Ec2Mutating,
             "elasticloadbalancing" => Meter::Elb,
             "rds" => Meter::Rds,
+            "route53" => Meter::Route53,
             _ => Meter::Unmetered,
         }
     }
@@ -112,6 +116,7 @@ impl Meter {
             Meter::Ec2Mutating => Some((50, 5)),
             Meter::Elb => Some((40, 10)),
             Meter::Rds => Some((300, 12)),
+            Meter::Route53 => Some((5, 5)),
             Meter::Unmetered => None,
         }
     }
@@ -122,6 +127,7 @@ impl Meter {
             Meter::Ec2Mutating => "EC2 mutating",
             Meter::Elb => "ELBv2",
             Meter::Rds => "RDS",
+            Meter::Route53 => "Route53",
             Meter::Unmetered => "unmetered",
         }
     }

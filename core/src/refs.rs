@@ -43,11 +43,15 @@ pub enum Kind {
     Bucket,
     #[serde(rename = "iam_role")]
     Role,
+    #[serde(rename = "route53_zone")]
+    HostedZone,
+    #[serde(rename = "route53_record")]
+    Record,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Vpc,
         Kind::Subnet,
         Kind::InternetGateway,
@@ -64,6 +68,8 @@ impl Kind {
         Kind::DbInstance,
         Kind::Bucket,
         Kind::Role,
+        Kind::HostedZone,
+        Kind::Record,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +90,8 @@ impl Kind {
             Kind::DbInstance => "rds_db_instance",
             Kind::Bucket => "s3_bucket",
             Kind::Role => "iam_role",
+            Kind::HostedZone => "route53_zone",
+            Kind::Record => "route53_record",
         }
     }
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Access, Bucket, Certificate, DbInstance, Declared, Grant, LoadBalancer, Resource, Role,
-    TargetGroup, Vpc,
+    Access, Bucket, Certificate, DbInstance, Declared, Grant, HostedZone, LoadBalancer, Record,
+    Resource, Role, TargetGroup, Vpc,
 };
 use crate::refs::{Address, Ref, ResourceKind};
 
@@ -240,6 +240,35 @@ impl Ref<LoadBalancer> {
     pub fn arn(&self) -> Output {
         self.physical_id()
     }
+
+    /// The Route53 zone id of the load balancer's DNS name, for alias records.
+    pub fn canonical_hosted_zone_id(&self) -> Output {
+        self.attribute(attributes::CANONICAL_HOSTED_ZONE_ID)
+    }
+}
+
+impl Ref<HostedZone> {
+    /// The zone id (`Z0123...`).
+    pub fn zone_id(&self) -> Output {
+        self.physical_id()
+    }
+
+    /// The zone's name servers, one per line: set them at the registrar for a new zone.
+    pub fn name_servers(&self) -> Output {
+        self.attribute(attributes::NAME_SERVERS)
+    }
+}
+
+impl Ref<Record> {
+    /// The record's full name (`closet.example.com`).
+    pub fn fqdn(&self) -> Output {
+        self.attribute(attributes::FQDN)
+    }
+
+    /// `https://` and the record's full name: the site's address.
+    pub fn https_url(&self) -> Output {
+        self.attribute(attributes::HTTPS_URL)
+    }
 }
 
 impl Ref<TargetGroup> {
@@ -328,6 +357,13 @@ pub mod attributes {
     pub const MASTER_USER_SECRET_ARN: &str = "master_user_secret_arn";
     pub const VALIDATION_RECORDS: &str = "validation_records";
     pub const STATUS: &str = "status";
+    /// Load balancers: the Route53 zone id of their DNS name.
+    pub const CANONICAL_HOSTED_ZONE_ID: &str = "canonical_hosted_zone_id";
+    /// Hosted zones: name servers, one per line.
+    pub const NAME_SERVERS: &str = "name_servers";
+    /// Records: the full name, without the final dot.
+    pub const FQDN: &str = "fqdn";
+    pub const HTTPS_URL: &str = "https_url";
     /// Launch templates: the version number the template's data lives in.
     pub const LATEST_VERSION: &str = "latest_version";
     /// Auto Scaling Groups: the launch-template version number the group is pinned to.
@@ -361,7 +397,9 @@ pub mod attributes {
             | Resource::RouteTable(_)
             | Resource::SecurityGroup(_) => &[],
             Resource::Certificate(_) => &[ARN, STATUS, VALIDATION_RECORDS],
-            Resource::LoadBalancer(_) => &[ARN, DNS_NAME, STATUS],
+            Resource::LoadBalancer(_) => &[ARN, CANONICAL_HOSTED_ZONE_ID, DNS_NAME, STATUS],
+            Resource::HostedZone(_) => &[NAME_SERVERS],
+            Resource::Record(_) => &[FQDN, HTTPS_URL],
             Resource::LaunchTemplate(_) => &[LATEST_VERSION],
             Resource::DbInstance(DbInstance {
                 master_password: MasterPassword::Managed,

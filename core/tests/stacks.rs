@@ -9,7 +9,7 @@ use infra_core::Stack;
 #[test]
 fn closet_round_trips_through_json() {
     let stack = closet::stack();
-    assert_eq!(stack.resources.len(), 25);
+    assert_eq!(stack.resources.len(), 27);
     let json = stack.to_json();
     assert_eq!(Stack::from_json(&json).unwrap(), stack);
 }

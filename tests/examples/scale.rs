@@ -209,6 +209,7 @@ fn terraform_reads(resource: &Resource) -> Reads {
         | Resource::DbInstance(_) => (2, 1, 2),
         Resource::Bucket(_) => (15, 1, 15),
         Resource::Role(_) => (7, 4, 4),
+        Resource::HostedZone(_) | Resource::Record(_) => (1, 1, 1),
     };
     Reads {
         calls,

@@ -196,19 +196,26 @@ pub(super) async fn observe(
             .filter(|n| **n != domain_name)
             .cloned()
             .collect();
-        let (wait_for_issued, issued_within_seconds) = match declared {
+        // Where the validation records go is the stack's to say: ACM does not know.
+        let (wait_for_issued, issued_within_seconds, validate_in) = match declared {
             Some(Resource::Certificate(Certificate::Request {
                 wait_for_issued,
                 issued_within_seconds,
+                validate_in,
                 ..
-            })) => (*wait_for_issued, *issued_within_seconds),
-            _ => (false, None),
+            })) => (
+                *wait_for_issued,
+                *issued_within_seconds,
+                validate_in.clone(),
+            ),
+            _ => (false, None, None),
         };
         Certificate::Request {
             domain_name,
             alternative_names,
             wait_for_issued,
             issued_within_seconds,
+            validate_in,
         }
     };
     let observed = Observed::new(address, arn.as_str(), resource.into())
@@ -333,7 +340,39 @@ pub(super) async fn create(
         }
     };
     let detail = wait_for_records(p, cert, &arn).await?;
+    write_validation(p, ctx, &address, cert, &detail).await?;
     observe(p, address, Some(&desired.resource), &detail).await
+}
+
+/// For a certificate validated in a zone: write its DNS validation records there (they are
+/// served once this returns; ACM then issues it).
+async fn write_validation(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    address: &Address,
+    cert: &Certificate,
+    detail: &CertificateDetail,
+) -> Result<(), ProviderError> {
+    let Some(zone) = cert.validated_in() else {
+        return Ok(());
+    };
+    let mut records: Vec<(String, String)> = Vec::new();
+    for option in detail.domain_validation_options() {
+        if let Some(r) = option.resource_record() {
+            let record = (r.name().to_string(), r.value().to_string());
+            if !records.contains(&record) {
+                records.push(record);
+            }
+        }
+    }
+    if records.is_empty() {
+        return Err(AcmError::Missing {
+            address: address.clone(),
+            what: "DNS validation records",
+        }
+        .into());
+    }
+    crate::route53::record::write_validation(p, ctx, address, zone, &records).await
 }
 
 /// Describe a new certificate, again for a short while until ACM has made its DNS validation
@@ -459,11 +498,18 @@ pub(super) async fn update(
                 .await
                 .map_err(|e| api_error("acm:AddTagsToCertificate", e))?;
         }
-        // Whether and how long apply waits for ISSUED is not a property of the certificate.
+        // Whether and how long apply waits for ISSUED, and where the validation records go, are
+        // not properties of the certificate.
         Certificate::Request { .. }
-            if changed
-                .iter()
-                .all(|c| c == "wait_for_issued" || c == "issued_within_seconds") => {}
+            if changed.iter().all(|c| {
+                c == "wait_for_issued" || c == "issued_within_seconds" || c == "validate_in"
+            }) =>
+        {
+            if changed.iter().any(|c| c == "validate_in") {
+                let detail = describe(p, &prior.physical_id).await?;
+                write_validation(p, ctx, &address, cert, &detail).await?;
+            }
+        }
         _ => {
             if let Some(field) = changed.first() {
                 return Err(AcmError::NotInPlace {
@@ -535,7 +581,24 @@ pub(super) async fn delete(
             }
         },
     )
-    .await
+    .await?;
+    remove_validation(p, ctx, prior).await
+}
+
+/// Remove the validation records the certificate wrote (and only those) from its zone.
+async fn remove_validation(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    prior: &Observed,
+) -> Result<(), ProviderError> {
+    let Resource::Certificate(cert) = &prior.resource else {
+        return Ok(());
+    };
+    let Some(zone) = cert.validated_in() else {
+        return Ok(());
+    };
+    let zone_id = ctx.resolved.physical_id(zone)?;
+    crate::route53::record::remove_owned(p, ctx, &prior.address, zone_id).await
 }
 
 pub(super) async fn wait_ready(

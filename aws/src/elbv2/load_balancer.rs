@@ -87,6 +87,10 @@ pub(super) fn observe_load_balancer(
         .with_attribute(attributes::ARN, arn)
         .with_attribute(attributes::DNS_NAME, lb.dns_name().unwrap_or_default())
         .with_attribute(
+            attributes::CANONICAL_HOSTED_ZONE_ID,
+            lb.canonical_hosted_zone_id().unwrap_or_default(),
+        )
+        .with_attribute(
             attributes::STATUS,
             lb.state()
                 .and_then(|s| s.code())

@@ -36,6 +36,8 @@ pub fn replacement_fields(kind: Kind) -> &'static [&'static str] {
         ],
         Kind::Bucket => &["name"],
         Kind::Role => &[],
+        Kind::HostedZone => &["source", "name"],
+        Kind::Record => &["zone", "name"],
     }
 }
 
@@ -44,6 +46,11 @@ pub fn forces_replacement(kind: Kind, field: &str, before: &Value, after: &Value
     if kind == Kind::DbInstance && field == "engine_version" {
         let engine = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
         return major_version(&engine(before)) != major_version(&engine(after));
+    }
+    // A record's data changes in place (an UPSERT) unless its type does: A, AAAA, CNAME and TXT
+    // are separate record sets.
+    if kind == Kind::Record && field == "data" {
+        return before["type"] != after["type"] || before["ipv6"] != after["ipv6"];
     }
     replacement_fields(kind).contains(&field)
 }
@@ -72,7 +79,10 @@ pub fn replace_mode(declared: &Declared) -> ReplaceMode {
         Resource::Subnet(_)
         | Resource::InternetGateway(_)
         | Resource::RouteTable(_)
-        | Resource::Bucket(_) => ReplaceMode::DeleteBeforeCreate,
+        | Resource::Bucket(_)
+        // One record set per name and type; a zone keeps its CallerReference.
+        | Resource::HostedZone(_)
+        | Resource::Record(_) => ReplaceMode::DeleteBeforeCreate,
         Resource::DbInstance(db) if db.identifier.is_some() => ReplaceMode::DeleteBeforeCreate,
         _ => ReplaceMode::CreateBeforeDestroy,
     }
@@ -291,7 +301,16 @@ pub fn reference_fields(resource: &Resource) -> Vec<(&'static str, Address)> {
     use crate::model::{ListenerAction, Peer};
     let mut out = Vec::new();
     match resource {
-        Resource::Vpc(_) | Resource::Bucket(_) | Resource::Certificate(_) => {}
+        Resource::Vpc(_) | Resource::Bucket(_) | Resource::HostedZone(_) => {}
+        Resource::Certificate(c) => {
+            out.extend(c.validated_in().map(|z| ("validate_in", z.address())))
+        }
+        Resource::Record(r) => {
+            out.push(("zone", r.zone.address()));
+            if let crate::model::RecordData::Alias { load_balancer, .. } = &r.data {
+                out.push(("data", load_balancer.address()));
+            }
+        }
         Resource::Subnet(s) => out.push(("vpc", s.vpc.address())),
         Resource::InternetGateway(g) => out.push(("vpc", g.vpc.address())),
         Resource::RouteTable(t) => {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::dns::HostedZone;
 use super::network::{SecurityGroup, Subnet, Vpc};
 use crate::refs::{Kind, Ref, ResourceKind};
 
@@ -22,6 +23,10 @@ pub enum Certificate {
         /// certificate); `None`: 75 minutes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         issued_within_seconds: Option<u64>,
+        /// The zone apply writes the DNS validation records into (with their ownership
+        /// records), before it waits for ISSUED; destroy removes them with the certificate.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        validate_in: Option<Ref<HostedZone>>,
     },
     /// Import PEM files. The files are read at apply time, so no key material is ever part of
     /// the stack's JSON or a plan.
@@ -42,6 +47,24 @@ impl Certificate {
             alternative_names: Vec::new(),
             wait_for_issued: false,
             issued_within_seconds: None,
+            validate_in: None,
+        }
+    }
+
+    /// Write the DNS validation records into `zone` (requests only): apply creates them once
+    /// ACM publishes them, then waits for ISSUED.
+    pub fn validate_in(mut self, zone: &Ref<HostedZone>) -> Self {
+        if let Certificate::Request { validate_in, .. } = &mut self {
+            *validate_in = Some(zone.clone());
+        }
+        self
+    }
+
+    /// The zone the validation records go into, if any.
+    pub fn validated_in(&self) -> Option<&Ref<HostedZone>> {
+        match self {
+            Certificate::Request { validate_in, .. } => validate_in.as_ref(),
+            _ => None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod compute;
 mod data;
+mod dns;
 mod elb;
 mod iam;
 mod network;
@@ -10,6 +11,7 @@ mod template;
 
 pub use compute::*;
 pub use data::*;
+pub use dns::*;
 pub use elb::*;
 pub use iam::*;
 pub use network::*;
@@ -55,6 +57,10 @@ pub enum Resource {
     Bucket(Bucket),
     #[serde(rename = "iam_role")]
     Role(Role),
+    #[serde(rename = "route53_zone")]
+    HostedZone(HostedZone),
+    #[serde(rename = "route53_record")]
+    Record(Record),
 }
 
 macro_rules! resource_conversions {
@@ -94,6 +100,8 @@ resource_conversions!(
     DbInstance,
     Bucket,
     Role,
+    HostedZone,
+    Record,
 );
 
 impl Resource {
@@ -107,7 +115,8 @@ impl Resource {
             }
         };
         match self {
-            Resource::Vpc(_) | Resource::Bucket(_) | Resource::Certificate(_) => {}
+            Resource::Vpc(_) | Resource::Bucket(_) | Resource::HostedZone(_) => {}
+            Resource::Certificate(c) => c.validated_in().iter().for_each(|z| push(z.address())),
             Resource::Subnet(s) => push(s.vpc.address()),
             Resource::InternetGateway(g) => push(g.vpc.address()),
             Resource::RouteTable(t) => {
@@ -163,6 +172,12 @@ impl Resource {
                 db.security_groups.iter().for_each(|s| push(s.address()));
             }
             Resource::Role(r) => r.grants.iter().for_each(|g| push(g.on.resource().clone())),
+            Resource::Record(r) => {
+                push(r.zone.address());
+                if let RecordData::Alias { load_balancer, .. } = &r.data {
+                    push(load_balancer.address());
+                }
+            }
         }
         out
     }

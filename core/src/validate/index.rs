@@ -151,7 +151,18 @@ pub(crate) fn references_with_fields(resource: &Resource) -> Vec<(String, Addres
         }
     }
     match resource {
-        Resource::Vpc(_) | Resource::Bucket(_) | Resource::Certificate(_) => {}
+        Resource::Vpc(_) | Resource::Bucket(_) | Resource::HostedZone(_) => {}
+        Resource::Certificate(c) => {
+            if let Some(zone) = c.validated_in() {
+                out.push(("validate_in".into(), zone.address()));
+            }
+        }
+        Resource::Record(r) => {
+            out.push(("zone".into(), r.zone.address()));
+            if let crate::model::RecordData::Alias { load_balancer, .. } = &r.data {
+                out.push(("data.load_balancer".into(), load_balancer.address()));
+            }
+        }
         Resource::Subnet(s) => out.push(("vpc".into(), s.vpc.address())),
         Resource::InternetGateway(g) => out.push(("vpc".into(), g.vpc.address())),
         Resource::RouteTable(t) => {

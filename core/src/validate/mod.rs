@@ -8,6 +8,7 @@ use crate::refs::Address;
 use crate::stack::{LintSetting, Stack};
 
 pub mod cidr;
+mod dns;
 mod iam;
 mod index;
 mod lints;

@@ -24,7 +24,10 @@ pub(crate) fn check(stack: &Stack) -> Vec<Diagnostic> {
         match &declared.resource {
             Resource::Vpc(v) => vpc(&a, v, out),
             Resource::Subnet(s) => subnet(&index, &a, s, out),
-            Resource::InternetGateway(_) | Resource::Certificate(_) => {}
+            Resource::InternetGateway(_) => {}
+            Resource::Certificate(c) => super::dns::certificate(&index, &a, c, out),
+            Resource::HostedZone(z) => super::dns::zone(&a, z, out),
+            Resource::Record(r) => super::dns::record(&index, &a, r, out),
             Resource::RouteTable(t) => route_table(&index, &a, t, out),
             Resource::SecurityGroup(g) => security_group(&index, &a, g, out),
             Resource::TargetGroup(t) => target_group(&a, t, out),

@@ -36,9 +36,14 @@ fn base() -> Stack {
         "db",
         SecurityGroup::new(&vpc, "db").ingress(Rule::tcp(3306).from_group(&web_sg)),
     );
-    let cert = s.add("site", Certificate::request("shop.example.com"));
+    let zone = s.add("zone", HostedZone::existing("example.com"));
+    let cert = s.add(
+        "site",
+        Certificate::request("shop.example.com").validate_in(&zone),
+    );
     let web = s.add("web", TargetGroup::http(&vpc, 3000));
     let alb = s.add("alb", LoadBalancer::internet_facing(&[&a, &c], &[&alb_sg]));
+    s.add("shop", Record::alias(&zone, "shop", &alb));
     s.add("http", Listener::http(&alb, 80));
     let https = s.add("https", Listener::https(&alb, &cert).forward(&web));
     s.add(
@@ -455,6 +460,25 @@ cases! {
         },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.instance_role = Some(Ref::from_id("app"))) };
 
+    e0701_zone_name: "E0701",
+        fires |s| { s.add("dns", HostedZone::new("example")); },
+        quiet |s| { s.add("dns", HostedZone::new("shop.example.com")); };
+    e0702_record_outside_zone: "E0702",
+        fires |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("www", Record::alias(&z, "www.example.com", &Ref::from_id("alb"))); },
+        quiet |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("www", Record::alias(&z, "www", &Ref::from_id("alb"))); };
+    e0703_cname_at_apex: "E0703",
+        fires |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("www", Record::cname(&z, "", "shop.example.net")); },
+        quiet |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("www", Record::cname(&z, "www", "shop.example.net")); };
+    e0704_cname_target: "E0704",
+        fires |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("www", Record::cname(&z, "www", "shop example")); },
+        quiet |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("www", Record::cname(&z, "www", "shop-1.example.net.")); };
+    e0705_txt_length: "E0705",
+        fires |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("dkim", Record::txt(&z, "k._domainkey", ["v".repeat(256)])); },
+        quiet |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("dkim", Record::txt(&z, "k._domainkey", ["v".repeat(255), "w".repeat(10)])); };
+    e0706_certificate_outside_zone: "E0706",
+        fires |s| { let z = s.add("dns", HostedZone::existing("example.org")); edit!(s, Certificate, "site", |c| *c = c.clone().validate_in(&z)) },
+        quiet |s| { let z = s.add("dns", HostedZone::existing("example.com")); edit!(s, Certificate, "site", |c| *c = c.clone().alternative_name("*.shop.example.com").validate_in(&z)) };
+
     // ---- lints: identity
     iam_001_service_wide: "INFRA-IAM-001",
         fires |s| { edit!(s, Role, "app", |r| r.statements.push(Statement::allow(&["iam:PassRole"], &["arn:aws:iam::123456789012:role/x"]))) },
@@ -593,14 +617,18 @@ fn every_lint_and_rule_is_documented() {
             );
         }
     }
-    let mut ids: Vec<&str> = [include_str!("rules.rs"), include_str!("iam.rs")]
-        .into_iter()
-        .flat_map(|source| {
-            source
-                .match_indices("\"E0")
-                .filter_map(|(i, _)| source.get(i + 1..i + 6))
-        })
-        .collect();
+    let mut ids: Vec<&str> = [
+        include_str!("rules.rs"),
+        include_str!("iam.rs"),
+        include_str!("dns.rs"),
+    ]
+    .into_iter()
+    .flat_map(|source| {
+        source
+            .match_indices("\"E0")
+            .filter_map(|(i, _)| source.get(i + 1..i + 6))
+    })
+    .collect();
     ids.sort_unstable();
     ids.dedup();
     assert!(ids.len() > 40);

@@ -20,6 +20,7 @@ pub struct Aws {
     pub acm: aws_sdk_acm::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub iam: aws_sdk_iam::Client,
+    pub route53: aws_sdk_route53::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
@@ -92,6 +93,7 @@ impl Aws {
             acm: aws_sdk_acm::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
             tagging: aws_sdk_resourcegroupstagging::Client::new(&config),
         }
     }

@@ -8,6 +8,7 @@ mod apply;
 mod aws;
 mod broken;
 mod destroy;
+mod dns;
 mod drift;
 mod https;
 mod identity;
