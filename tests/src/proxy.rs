@@ -484,6 +484,12 @@ impl Request {
                 service,
                 params,
             },
+            None if service == "route53" => Operation {
+                name: route53_operation(&self.method, path),
+                mutating: !matches!(self.method.as_str(), "GET" | "HEAD"),
+                service,
+                params,
+            },
             None => Operation {
                 name: s3_operation(&self.method, path, query),
                 mutating: !matches!(self.method.as_str(), "GET" | "HEAD"),
@@ -499,6 +505,26 @@ fn form_value(form: &str, key: &str) -> Option<String> {
         let (k, v) = pair.split_once('=')?;
         (k == key).then(|| v.to_string())
     })
+}
+
+/// The Route53 operation behind a REST request (`/2013-04-01/hostedzone/ID/rrset`...).
+fn route53_operation(method: &str, path: &str) -> String {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').skip(1).collect();
+    let name = match (method, parts.as_slice()) {
+        ("POST", ["hostedzone"]) => "CreateHostedZone",
+        ("GET", ["hostedzone"]) => "ListHostedZones",
+        ("GET", ["hostedzonesbyname"]) => "ListHostedZonesByName",
+        ("GET", ["hostedzone", _]) => "GetHostedZone",
+        ("DELETE", ["hostedzone", _]) => "DeleteHostedZone",
+        ("POST", ["hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+        ("GET", ["hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+        ("GET", ["change", _]) => "GetChange",
+        ("POST", ["tags", _, _]) => "ChangeTagsForResource",
+        ("GET", ["tags", _, _]) => "ListTagsForResource",
+        ("POST", ["tags", _]) => "ListTagsForResources",
+        _ => return format!("{method} {path}"),
+    };
+    name.to_string()
 }
 
 /// The S3 operation behind a path-style request, for the operations infra and these tests use.
@@ -563,6 +589,14 @@ mod tests {
     #[test]
     fn s3_requests_are_named_like_the_api() {
         assert_eq!(s3_operation("PUT", "/b", ""), "CreateBucket");
+        assert_eq!(
+            route53_operation("POST", "/2013-04-01/hostedzone/Z1/rrset"),
+            "ChangeResourceRecordSets"
+        );
+        assert_eq!(
+            route53_operation("GET", "/2013-04-01/change/C1"),
+            "GetChange"
+        );
         assert_eq!(
             s3_operation("PUT", "/b", "versioning"),
             "PutBucketVersioning"
