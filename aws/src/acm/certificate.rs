@@ -541,6 +541,9 @@ pub(super) async fn delete(
         tracing::debug!(%address, "acm: existing certificate left in place");
         return Ok(());
     }
+    // Its validation records first: once the certificate is gone, nothing would find them
+    // again, and a failed removal must leave the certificate for the next run to retry.
+    remove_validation(p, ctx, prior).await?;
     let arn = prior.physical_id.as_str();
     let start = Instant::now();
     let mut delay = Duration::from_secs(1);
@@ -553,8 +556,9 @@ pub(super) async fn delete(
             .await
             .map_err(|e| api_error("acm:DeleteCertificate", e));
         match result {
+            // Gone already (an earlier attempt's answer was lost): its records still go.
             Ok(_) => break,
-            Err(err) if is_not_found(&err) => return Ok(()),
+            Err(err) if is_not_found(&err) => break,
             // A listener that was just deleted or changed still holds the certificate for a while.
             Err(err)
                 if error_code(&err) == Some("ResourceInUseException")
@@ -581,8 +585,7 @@ pub(super) async fn delete(
             }
         },
     )
-    .await?;
-    remove_validation(p, ctx, prior).await
+    .await
 }
 
 /// Remove the validation records the certificate wrote (and only those) from its zone.
