@@ -222,6 +222,30 @@ pub(crate) const VISIBLE_WITHIN: Duration = Duration::from_secs(60);
 /// Retries `call` while it reports NotFound, for at most `within`.
 pub(crate) async fn retry_not_found<T, F, Fut>(
     within: Duration,
+    call: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let backoff = (Duration::from_millis(250), Duration::from_secs(5));
+    retry_while(
+        within,
+        backoff,
+        is_not_found,
+        "not visible yet after create",
+        call,
+    )
+    .await
+}
+
+/// Retries `call` while its error passes `transient`, for at most `within`, sleeping from
+/// `backoff.0` doubling up to `backoff.1` between attempts.
+async fn retry_while<T, F, Fut>(
+    within: Duration,
+    backoff: (Duration, Duration),
+    transient: fn(&ProviderError) -> bool,
+    what: &str,
     mut call: F,
 ) -> Result<T, ProviderError>
 where
@@ -229,13 +253,13 @@ where
     Fut: Future<Output = Result<T, ProviderError>>,
 {
     let start = Instant::now();
-    let mut delay = Duration::from_millis(250);
+    let mut delay = backoff.0;
     loop {
         match call().await {
-            Err(err) if is_not_found(&err) && start.elapsed() < within => {
-                tracing::debug!(error = %err, "not visible yet after create; retrying");
+            Err(err) if transient(&err) && start.elapsed() < within => {
+                tracing::debug!(error = %err, "{what}; retrying");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                delay = (delay * 2).min(backoff.1);
             }
             other => return other,
         }
@@ -262,23 +286,21 @@ pub(crate) fn is_new_profile_error(err: &ProviderError) -> bool {
 }
 
 /// Retries `call` while it refuses a new instance profile, for at most [`PROFILE_PROPAGATION`].
-pub(crate) async fn retry_new_profile<T, F, Fut>(mut call: F) -> Result<T, ProviderError>
+pub(crate) async fn retry_new_profile<T, F, Fut>(call: F) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
 {
-    let start = Instant::now();
-    let mut delay = Duration::from_secs(1);
-    loop {
-        match call().await {
-            Err(err) if is_new_profile_error(&err) && start.elapsed() < PROFILE_PROPAGATION => {
-                tracing::debug!(error = %err, "the instance profile is not visible yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-            other => return other,
-        }
-    }
+    let backoff = (Duration::from_secs(1), Duration::from_secs(10));
+    let what = "the instance profile is not visible yet";
+    retry_while(
+        PROFILE_PROPAGATION,
+        backoff,
+        is_new_profile_error,
+        what,
+        call,
+    )
+    .await
 }
 
 #[cfg(test)]
