@@ -180,8 +180,9 @@ impl Provider for AwsProvider {
             iam::discover(self, stack),
         )?;
         let mut all = [ec2, elb, acm, asg, rds, s3, iam].concat();
-        // After the others: an alias record names its load balancer by DNS name only.
-        let dns = route53::discover(self, stack, &all).await?;
+        // After the others: an alias record names its load balancer by DNS name only, and a
+        // certificate's validation records are in a zone.
+        let dns = route53::discover(self, stack, &mut all).await?;
         all.extend(dns);
         Ok(relink::relink(all))
     }

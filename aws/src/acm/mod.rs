@@ -6,6 +6,7 @@
 //! never tagged, changed or deleted; discovery reports them by describing the declared ARN.
 
 mod certificate;
+mod issued;
 
 use acm::types::{CertificateStatus, Filters, KeyAlgorithm};
 use aws_sdk_acm as acm;
@@ -159,7 +160,7 @@ pub(crate) async fn wait_ready(
     ctx: &Context<'_>,
     observed: &Observed,
 ) -> Result<Observed, ProviderError> {
-    certificate::wait_ready(p, ctx, observed).await
+    issued::wait_ready(p, ctx, observed).await
 }
 
 /// Wait until a certificate (as discovered or created) is ISSUED: ELB refuses one that is not,
@@ -169,7 +170,7 @@ pub(crate) async fn wait_issued(
     ctx: &Context<'_>,
     certificate: &Observed,
 ) -> Result<(), ProviderError> {
-    certificate::wait_issued(p, ctx.progress, certificate)
+    issued::wait_issued(p, ctx.progress, certificate)
         .await
         .map(|_| ())
 }

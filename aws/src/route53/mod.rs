@@ -12,11 +12,13 @@
 pub(crate) mod record;
 mod zone;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_route53 as route53;
-use infra_core::model::{normalize_name, Declared, HostedZone, Resource};
+use infra_core::model::{normalize_name, Certificate, Declared, HostedZone, Resource};
 use infra_core::provider::Context;
+use infra_core::stack::attributes;
 use infra_core::{Address, Observed, ProviderError, Stack};
 use route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet};
 
@@ -26,14 +28,18 @@ use crate::AwsProvider;
 /// How long a change may take to reach every Route53 name server (AWS: usually under 60 s).
 const INSYNC_WITHIN: Duration = Duration::from_secs(10 * 60);
 
+/// The stack's zones and records. `others` (every other service's discoveries) gives the load
+/// balancers alias records point at, and its certificates validated in a zone are reported so
+/// only while the zone serves their validation records.
 pub(crate) async fn discover(
     p: &AwsProvider,
     stack: &Stack,
-    others: &[Observed],
+    others: &mut [Observed],
 ) -> Result<Vec<Observed>, ProviderError> {
-    let zones = zone::discover(p, stack).await?;
+    let mut zones = zone::discover(p, stack).await?;
     let mut out = Vec::new();
-    for z in &zones {
+    let mut served: BTreeMap<Address, Vec<ResourceRecordSet>> = BTreeMap::new();
+    for z in &mut zones {
         let Resource::HostedZone(model) = &z.resource else {
             continue;
         };
@@ -45,9 +51,43 @@ pub(crate) async fn discover(
             &sets,
             others,
         ));
+        let servers = zone::name_servers(&sets, model.name());
+        z.attributes
+            .insert(attributes::NAME_SERVERS.to_string(), servers);
+        served.insert(z.address.clone(), sets);
+    }
+    for certificate in others.iter_mut() {
+        unvalidated_unless_served(certificate, &served);
     }
     out.extend(zones);
     Ok(out)
+}
+
+/// A certificate validated in a zone that does not serve its validation records (the zone was
+/// added to an existing certificate, is not made yet, or the records were deleted) is reported
+/// without the zone, so the plan writes them.
+fn unvalidated_unless_served(
+    certificate: &mut Observed,
+    served: &BTreeMap<Address, Vec<ResourceRecordSet>>,
+) {
+    let Resource::Certificate(Certificate::Request {
+        validate_in: validate_in @ Some(_),
+        ..
+    }) = &mut certificate.resource
+    else {
+        return;
+    };
+    let wanted = certificate
+        .attributes
+        .get(attributes::VALIDATION_RECORDS)
+        .map_or("", String::as_str);
+    let zone = validate_in.as_ref().map(|z| z.address());
+    let ok = zone
+        .and_then(|z| served.get(&z))
+        .is_some_and(|sets| record::validation_served(sets, wanted));
+    if !ok {
+        *validate_in = None;
+    }
 }
 
 /// A zone's id without the `/hostedzone/` prefix Route53 puts on it.

@@ -315,6 +315,22 @@ pub(crate) async fn write_validation(
     write(p, ctx, owner_address, zone_id, changes).await
 }
 
+/// Whether `sets` hold every validation CNAME of `wanted` (`NAME CNAME VALUE` lines, as the
+/// certificate's `validation_records` attribute): true when ACM has published none yet.
+pub(super) fn validation_served(sets: &[ResourceRecordSet], wanted: &str) -> bool {
+    wanted.lines().all(|line| {
+        let mut parts = line.split_whitespace();
+        let (Some(name), Some(_), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+            return true;
+        };
+        find(sets, &from_route53(name), &RrType::Cname).is_some_and(|s| {
+            s.resource_records()
+                .iter()
+                .any(|r| from_route53(r.value()) == from_route53(value))
+        })
+    })
+}
+
 /// Delete every record of `zone_id` whose companion names `owner_address` (one listing pass).
 pub(crate) async fn remove_owned(
     p: &AwsProvider,
@@ -324,19 +340,33 @@ pub(crate) async fn remove_owned(
 ) -> Result<(), ProviderError> {
     let sets = super::list_record_sets(p, zone_id).await?;
     let owner_text = owner_address.to_string();
+    let changes = stack_deletes(&sets, ctx, |owner| owner == owner_text);
+    write(p, ctx, owner_address, zone_id, changes).await
+}
+
+/// DELETEs of every record in `sets` whose companion names this stack and an owner for which
+/// `owned` holds, with their companions.
+pub(super) fn stack_deletes(
+    sets: &[ResourceRecordSet],
+    ctx: &Context<'_>,
+    owned: impl Fn(&str) -> bool,
+) -> Vec<route53::types::Change> {
     let mut changes = Vec::new();
-    for s in &sets {
-        let name = from_route53(s.name());
-        let Some(rest) = name.strip_prefix("_infra-") else {
+    for s in sets {
+        let Some(owner) = owner(s, ctx.stack, ctx.region).filter(|o| owned(o)) else {
             continue;
         };
-        let Some((kind, fqdn)) = rest.split_once('.') else {
+        let name = from_route53(s.name());
+        let Some((kind, fqdn)) = name
+            .strip_prefix("_infra-")
+            .and_then(|rest| rest.split_once('.'))
+        else {
             continue;
         };
         let kind = RrType::from(kind.to_ascii_uppercase().as_str());
-        changes.extend(owned_deletes(&sets, fqdn, &kind, ctx, &owner_text));
+        changes.extend(owned_deletes(sets, fqdn, &kind, ctx, &owner));
     }
-    write(p, ctx, owner_address, zone_id, changes).await
+    changes
 }
 
 /// The records of one zone that this stack's companions name as `route53_record`s.

@@ -12,9 +12,9 @@ use infra_core::model::{HostedZone, Resource};
 use infra_core::provider::Context;
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Stack};
-use route53::types::{HostedZoneConfig, RrType, Tag, TagResourceType};
+use route53::types::{Change, HostedZoneConfig, ResourceRecordSet, RrType, Tag, TagResourceType};
 
-use super::{from_route53, list_record_sets, wait_insync, zone_id};
+use super::{from_route53, list_record_sets, record, wait_insync, write, zone_id};
 use crate::support::{api_error, error_code, ownership_tags};
 use crate::AwsProvider;
 
@@ -31,6 +31,9 @@ fn owner_of(reference: &str, region: &str, stack: &str) -> Option<String> {
     Some(rest.split('#').next().unwrap_or(rest).to_string())
 }
 
+/// The stack's zones from one paginated ListHostedZones pass: those it made (by
+/// CallerReference) and the existing ones it names. Their name servers come from the apex NS
+/// record of the zone's record listing ([`name_servers`]), not from a GetHostedZone each.
 pub(super) async fn discover(
     p: &AwsProvider,
     stack: &Stack,
@@ -48,17 +51,43 @@ pub(super) async fn discover(
     for z in &zones {
         if let Some(id) = owner_of(z.caller_reference(), &stack.region, &stack.name) {
             let model = HostedZone::new(from_route53(z.name()));
-            out.push(observe(p, Address::new(Kind::HostedZone, id), model, z.id()).await?);
+            out.push(Observed::new(
+                Address::new(Kind::HostedZone, id),
+                zone_id(z.id()),
+                model.into(),
+            ));
         }
     }
     for d in &stack.resources {
         if let Resource::HostedZone(model @ HostedZone::Existing { name }) = &d.resource {
-            if let Some(id) = by_name(p, name).await? {
-                out.push(observe(p, d.address(), model.clone(), &id).await?);
+            if let Some(z) = zones.iter().find(|z| is_public_named(z, name)) {
+                out.push(Observed::new(
+                    d.address(),
+                    zone_id(z.id()),
+                    model.clone().into(),
+                ));
             }
         }
     }
     Ok(out)
+}
+
+fn is_public_named(zone: &route53::types::HostedZone, name: &str) -> bool {
+    from_route53(zone.name()) == name && !zone.config().is_some_and(|c| c.private_zone())
+}
+
+/// The name servers of a zone, one per line, from its apex NS record.
+pub(super) fn name_servers(sets: &[ResourceRecordSet], zone_name: &str) -> String {
+    sets.iter()
+        .find(|s| s.r#type() == &RrType::Ns && from_route53(s.name()) == zone_name)
+        .map(|s| {
+            s.resource_records()
+                .iter()
+                .map(|r| r.value().trim_end_matches('.').to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
 }
 
 /// The public zone named `name` (ListHostedZonesByName lists from that name on, in order).
@@ -73,8 +102,7 @@ async fn by_name(p: &AwsProvider, name: &str) -> Result<Option<String>, Provider
     Ok(out
         .hosted_zones()
         .iter()
-        .filter(|z| from_route53(z.name()) == name)
-        .find(|z| !z.config().is_some_and(|c| c.private_zone()))
+        .find(|z| is_public_named(z, name))
         .map(|z| zone_id(z.id())))
 }
 
@@ -211,8 +239,9 @@ async fn finish(
     observe(p, address.clone(), model.clone(), &id).await
 }
 
-/// Delete a zone the stack made, once it holds nothing but its own SOA and NS records; any
-/// other record (someone else's, or one this stack still has) is reported and nothing deleted.
+/// Delete a zone the stack made, with the records this stack left in it (their companions name
+/// it: validation records of a certificate deleted by hand, say), once it holds nothing else
+/// but its own SOA and NS records; any other record is reported and nothing deleted.
 pub(super) async fn delete(
     p: &AwsProvider,
     ctx: &Context<'_>,
@@ -226,14 +255,8 @@ pub(super) async fn delete(
         Err(err) if error_code(&err) == Some("NoSuchHostedZone") => return Ok(()),
         other => other?,
     };
-    let left: Vec<String> = sets
-        .iter()
-        .filter(|s| {
-            let apex = from_route53(s.name()) == model.name();
-            !(apex && matches!(s.r#type(), RrType::Soa | RrType::Ns))
-        })
-        .map(|s| format!("  {} {}", from_route53(s.name()), s.r#type().as_str()))
-        .collect();
+    let ours = record::stack_deletes(&sets, ctx, |_| true);
+    let left = foreign_records(&sets, model.name(), &ours);
     if !left.is_empty() {
         return Err(ProviderError::Other(format!(
             "{address}: zone `{}` ({}) still holds records infra did not create:\n{}\n\
@@ -243,6 +266,7 @@ pub(super) async fn delete(
             left.join("\n")
         )));
     }
+    write(p, ctx, address, &prior.physical_id, ours).await?;
     let out = p
         .route53
         .delete_hosted_zone()
@@ -258,4 +282,22 @@ pub(super) async fn delete(
             None => Ok(()),
         },
     }
+}
+
+/// `  NAME TYPE` of each record other than the apex SOA and NS and those `ours` deletes.
+fn foreign_records(sets: &[ResourceRecordSet], zone_name: &str, ours: &[Change]) -> Vec<String> {
+    let deleted = |s: &ResourceRecordSet| {
+        ours.iter().any(|c| {
+            c.resource_record_set()
+                .is_some_and(|d| d.name() == s.name() && d.r#type() == s.r#type())
+        })
+    };
+    sets.iter()
+        .filter(|s| {
+            let apex = from_route53(s.name()) == zone_name;
+            let own = apex && matches!(s.r#type(), RrType::Soa | RrType::Ns);
+            !(own || deleted(s))
+        })
+        .map(|s| format!("  {} {}", from_route53(s.name()), s.r#type().as_str()))
+        .collect()
 }

@@ -1,16 +1,22 @@
 //! Issue #16, part 2: closet's Route53 zone, the alias to its load balancer and the
 //! certificate's validation records, read back through Route53's API; a record infra did not
-//! write survives apply and destroy, and the zone holding it is not deleted.
+//! write survives apply and destroy, and the zone holding it is not deleted. Then the zone's
+//! validation records as drift, and Route53's answers the emulator does not give (PENDING
+//! changes, a CallerReference seen before), from a wire double.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
+use infra_tests::proxy::{CountingProxy, Fault, FaultHook, Operation, ProxyOptions};
 use infra_tests::Emulator;
 
 use crate::aws::Aws;
-use crate::support::{edited_stack, infra, stack_file, TempDir};
+use crate::support::{
+    assert_no_changes, changed_fields, edited_stack, infra, stack_file, upstream, TempDir,
+};
 
 const STACK: &str = "closet";
 
@@ -271,4 +277,210 @@ async fn in_an_existing_zone_a_name_taken_by_someone_else_is_refused_and_the_zon
             "keep.example.com. TXT"
         ]
     );
+}
+
+/// A zone, a TXT record and a certificate for `www.example.org`; `validated` says whether the
+/// certificate's validation records go into the zone.
+fn small_stack(dir: &TempDir, validated: bool) -> String {
+    let validate = if validated { ".validate_in(&zone)" } else { "" };
+    let text = format!(
+        r#"use infra_core::prelude::*;
+
+pub fn stack() -> Stack {{
+    let mut s = Stack::new("names", "ap-northeast-2");
+    let zone = s.add("site", HostedZone::new("example.org"));
+    s.add("site", Certificate::request("www.example.org"){validate});
+    s.add("hello", Record::txt(&zone, "hello", ["world"]));
+    s
+}}
+"#
+    );
+    let path = dir.path().join(if validated {
+        "validated.rs"
+    } else {
+        "plain.rs"
+    });
+    std::fs::write(&path, text).expect("the stack file writes");
+    path.to_string_lossy().into_owned()
+}
+
+/// The zone named `example.org.`: (id, CallerReference) of each.
+async fn org_zones(aws: &Aws) -> Vec<(String, String)> {
+    let out = aws.route53.list_hosted_zones().send().await.unwrap();
+    out.hosted_zones()
+        .iter()
+        .filter(|z| z.name() == "example.org.")
+        .map(|z| {
+            (
+                z.id().trim_start_matches("/hostedzone/").to_string(),
+                z.caller_reference().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// ACM's validation records of the stack's certificate: (ARN, `NAME VALUE` pairs).
+async fn validation(aws: &Aws) -> (String, Vec<(String, String)>) {
+    let (arn, _) = aws.certificates("names").await["site"].clone();
+    let detail = aws
+        .acm
+        .describe_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .certificate
+        .unwrap();
+    let records = detail
+        .domain_validation_options()
+        .iter()
+        .filter_map(|o| o.resource_record())
+        .map(|r| (r.name().to_string(), r.value().to_string()))
+        .collect();
+    (arn, records)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_given_to_an_existing_certificate_gets_its_records_and_destroy_takes_orphans_too() {
+    let emulator = Emulator::start();
+    let dir = TempDir::new("dns-validate-later");
+    let plain = small_stack(&dir, false);
+    let validated = small_stack(&dir, true);
+    infra(&emulator.endpoint(), &["apply", &plain, "--auto-approve"]).assert_success();
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let (zone, _) = org_zones(&aws).await.pop().expect("the zone exists");
+    let (arn, wanted) = validation(&aws).await;
+    assert!(!wanted.is_empty(), "ACM published validation records");
+    let cname = |name: &str| format!("{name} CNAME");
+    assert!(!records(&aws, &zone)
+        .await
+        .contains_key(&cname(&wanted[0].0)));
+
+    // Declaring the zone later is a change of the certificate that writes its records.
+    let plan = infra(&emulator.endpoint(), &["plan", &validated, "--json"]);
+    assert_eq!(
+        changed_fields(&plan.json(), "acm_certificate.site"),
+        ["validate_in"],
+        "{}",
+        plan.output()
+    );
+    infra(
+        &emulator.endpoint(),
+        &["apply", &validated, "--auto-approve"],
+    )
+    .assert_success();
+    let sets = records(&aws, &zone).await;
+    for (name, value) in &wanted {
+        assert_eq!(sets[&cname(name)].resource_records()[0].value(), value);
+    }
+    assert_no_changes(
+        &emulator.endpoint(),
+        &validated,
+        "after writing the records",
+    );
+
+    // A validation record deleted by hand is drift, mended by the next apply.
+    let name = &wanted[0].0;
+    let set = records(&aws, &zone).await[&cname(name)].clone();
+    let delete = Change::builder()
+        .action(ChangeAction::Delete)
+        .resource_record_set(set)
+        .build()
+        .unwrap();
+    aws.route53
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(ChangeBatch::builder().changes(delete).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let plan = infra(&emulator.endpoint(), &["plan", &validated, "--json"]);
+    assert_eq!(
+        changed_fields(&plan.json(), "acm_certificate.site"),
+        ["validate_in"]
+    );
+    infra(
+        &emulator.endpoint(),
+        &["apply", &validated, "--auto-approve"],
+    )
+    .assert_success();
+    assert!(records(&aws, &zone).await.contains_key(&cname(name)));
+
+    // The certificate deleted by hand leaves its records behind: they are this stack's (their
+    // companions say so), so destroy takes them with the zone instead of calling them foreign.
+    aws.acm
+        .delete_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    infra(
+        &emulator.endpoint(),
+        &["destroy", &validated, "--auto-approve", "--allow-data-loss"],
+    )
+    .assert_success();
+    assert_eq!(org_zones(&aws).await, []);
+}
+
+/// Answers GetChange PENDING `times` times, as Route53 does until a change reaches every name
+/// server; answers the first CreateHostedZone `HostedZoneAlreadyExists` (AWS's answer to a
+/// CallerReference it has seen, also of a deleted zone), loses the answer to the second, and
+/// answers any later one `HostedZoneAlreadyExists` (where moto 5.2 would make another zone).
+fn route53_like(pending: usize) -> FaultHook {
+    let seen = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
+    Arc::new(move |operation: &Operation, _| {
+        let mut seen = seen.lock().unwrap();
+        let n = seen.entry(operation.name.clone()).or_default();
+        *n += 1;
+        match (operation.name.as_str(), *n) {
+            ("GetChange", n) if n <= pending => Fault::Respond {
+                status: 200,
+                content_type: "text/xml",
+                body: format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetChangeResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><ChangeInfo><Id>/change/C{n}</Id><Status>PENDING</Status><SubmittedAt>2026-12-02T00:00:00.000Z</SubmittedAt></ChangeInfo></GetChangeResponse>"
+                ),
+            },
+            ("CreateHostedZone", 2) => Fault::LoseResponse,
+            ("CreateHostedZone", _) => Fault::error(
+                operation,
+                409,
+                "HostedZoneAlreadyExists",
+                "A hosted zone has already been created with the specified caller reference.",
+            ),
+            _ => Fault::Forward,
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_wait_for_insync_and_a_seen_or_lost_caller_reference_makes_one_zone() {
+    let emulator = Emulator::start();
+    let dir = TempDir::new("dns-route53-faults");
+    let stack = small_stack(&dir, true);
+    const PENDING: usize = 3;
+    let proxy = CountingProxy::with_options(
+        upstream(&emulator),
+        ProxyOptions {
+            faults: Some(route53_like(PENDING)),
+            ..ProxyOptions::default()
+        },
+    );
+    infra(&proxy.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
+
+    // The first reference was refused, the second's answer lost: one zone, made with `#1`.
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let zones = org_zones(&aws).await;
+    assert_eq!(zones.len(), 1, "{zones:?}");
+    assert!(
+        zones[0].1.ends_with("/names/site#1"),
+        "CallerReference {}",
+        zones[0].1
+    );
+    // Each change (the zone's creation lost its answer, so its change id too; every record
+    // batch) was polled until INSYNC: the PENDING answers plus one INSYNC each.
+    let batches = proxy.count("ChangeResourceRecordSets");
+    assert_eq!(batches, 2, "the TXT record and the validation records");
+    assert_eq!(proxy.count("GetChange"), batches + PENDING);
+    drop(proxy);
+    assert_no_changes(&emulator.endpoint(), &stack, "after the faults");
 }
