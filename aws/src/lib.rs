@@ -272,8 +272,11 @@ impl Provider for AwsProvider {
             Service::Rds => rds::read(self, stack, address, physical_id).await,
             Service::S3 => s3::read(self, stack, address, physical_id).await,
             Service::Iam => iam::read(self, stack, address, physical_id).await,
-            // Records and zones are found by name and ownership record, not imported by id.
-            Service::Route53 => Ok(None),
+            // An alias names its load balancer by DNS name: the others say which one that is.
+            Service::Route53 => {
+                let others = self.discover(stack).await?;
+                route53::read(self, address, physical_id, &others).await
+            }
         }?;
         let Some(found) = found else {
             return Ok(None);
@@ -293,10 +296,7 @@ impl Provider for AwsProvider {
             Service::Rds => rds::adopt(self, ctx, observed).await,
             Service::S3 => s3::adopt(self, ctx, observed).await,
             Service::Iam => iam::adopt(self, ctx, observed).await,
-            Service::Route53 => Err(ProviderError::Other(format!(
-                "{}: Route53 zones and records cannot be imported; declare an existing zone with HostedZone::existing",
-                observed.address
-            ))),
+            Service::Route53 => route53::adopt(self, ctx, observed).await,
         }
     }
 }

@@ -19,7 +19,7 @@ use aws_sdk_route53 as route53;
 use infra_core::model::{normalize_name, Certificate, Declared, HostedZone, Resource};
 use infra_core::provider::Context;
 use infra_core::stack::attributes;
-use infra_core::{Address, Observed, ProviderError, Stack};
+use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 use route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet};
 
 use crate::support::{api_error, wait_for, Poll};
@@ -225,6 +225,37 @@ pub(crate) async fn update(
         // Every field of a zone forces a replacement.
         Resource::HostedZone(_) => Ok(prior.clone()),
         _ => record::update(p, ctx, desired).await,
+    }
+}
+
+/// A record to import (`ZONE_ID/NAME/TYPE`). A zone is not imported: a zone made elsewhere is
+/// declared `HostedZone::existing(NAME)` and found by name.
+pub(crate) async fn read(
+    p: &AwsProvider,
+    address: &Address,
+    physical_id: &str,
+    others: &[Observed],
+) -> Result<Option<Observed>, ProviderError> {
+    if address.kind != Kind::Record {
+        return Err(ProviderError::Other(format!(
+            "{address}: a hosted zone is not imported; declare a zone made elsewhere as \
+             HostedZone::existing(NAME): it is found by name and never changed or deleted"
+        )));
+    }
+    record::read(p, address, physical_id, others).await
+}
+
+pub(crate) async fn adopt(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<(), ProviderError> {
+    match observed.address.kind {
+        Kind::Record => record::adopt(p, ctx, observed).await,
+        _ => Err(ProviderError::Other(format!(
+            "{}: a hosted zone is not imported; declare it HostedZone::existing(NAME)",
+            observed.address
+        ))),
     }
 }
 

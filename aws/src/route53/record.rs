@@ -248,6 +248,75 @@ pub(super) async fn delete(
     write(p, ctx, &prior.address, zone_id, changes).await
 }
 
+/// `ZONE_ID/NAME/TYPE`, a record's physical id (the form `infra import` takes), in parts.
+fn parse_id(address: &Address, id: &str) -> Result<(String, String, RrType), ProviderError> {
+    let mut parts = id.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(zone), Some(name), Some(kind)) if !zone.is_empty() && !name.is_empty() => Ok((
+            super::zone_id(zone),
+            from_route53(name),
+            RrType::from(kind.to_ascii_uppercase().as_str()),
+        )),
+        _ => Err(ProviderError::Other(format!(
+            "{address}: `{id}` is not ZONE_ID/NAME/TYPE (e.g. Z0123456789/closet.example.com/A)"
+        ))),
+    }
+}
+
+/// A record someone else wrote, for `infra import`; `others` name the load balancers an alias
+/// may point at.
+pub(super) async fn read(
+    p: &AwsProvider,
+    address: &Address,
+    id: &str,
+    others: &[Observed],
+) -> Result<Option<Observed>, ProviderError> {
+    let (zone_id, fqdn, kind) = parse_id(address, id)?;
+    let zone = p.route53.get_hosted_zone().id(&zone_id).send().await;
+    let zone_name = match zone.map_err(|e| crate::support::api_error("route53:GetHostedZone", e)) {
+        Ok(out) => out.hosted_zone().map(|z| from_route53(z.name())),
+        Err(err) if crate::support::error_code(&err) == Some("NoSuchHostedZone") => None,
+        Err(err) => return Err(err),
+    };
+    let Some(zone_name) = zone_name else {
+        return Ok(None);
+    };
+    let sets = sets_at(p, &zone_id, &[&fqdn]).await?;
+    Ok(find(&sets, &fqdn, &kind)
+        .and_then(|set| to_model(set, &zone_id, &zone_name, &fqdn, others))
+        .map(|record| observed(address.clone(), &zone_id, &fqdn, record.into())))
+}
+
+/// Take over an imported record: write its companion naming this stack (the record itself is
+/// not changed). A companion naming another owner is refused.
+pub(super) async fn adopt(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    observed: &Observed,
+) -> Result<(), ProviderError> {
+    let address = &observed.address;
+    let (zone_id, fqdn, kind) = parse_id(address, &observed.physical_id)?;
+    let companion_name = ownership_name(&fqdn, kind.as_str());
+    let sets = sets_at(p, &zone_id, &[&companion_name]).await?;
+    let value = ownership_value(ctx.stack, ctx.region, &address.to_string());
+    if let Some(existing) = find(&sets, &companion_name, &RrType::Txt) {
+        let text = existing
+            .resource_records()
+            .first()
+            .map_or("", |r| r.value().trim_matches('"'));
+        if text == value {
+            return Ok(());
+        }
+        return Err(ProviderError::Other(format!(
+            "{address}: `{fqdn}` {} is already claimed by `{companion_name}` (\"{text}\"); \
+             infra takes over a record only when no other owner names it",
+            kind.as_str()
+        )));
+    }
+    let create = change(ChangeAction::Create, companion(&fqdn, &kind, &value));
+    write(p, ctx, address, &zone_id, vec![create]).await
+}
+
 /// DELETEs, with the exact current values, of the record of `kind` at `fqdn` and its companion,
 /// when the companion names `owner` in this stack; nothing otherwise.
 fn owned_deletes(

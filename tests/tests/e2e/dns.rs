@@ -283,23 +283,30 @@ async fn in_an_existing_zone_a_name_taken_by_someone_else_is_refused_and_the_zon
 /// certificate's validation records go into the zone.
 fn small_stack(dir: &TempDir, validated: bool) -> String {
     let validate = if validated { ".validate_in(&zone)" } else { "" };
+    let name = if validated {
+        "validated.rs"
+    } else {
+        "plain.rs"
+    };
+    names_stack(dir, name, "HostedZone::new", validate)
+}
+
+/// The `names` stack: the zone (`HostedZone::new` or `::existing`), a TXT record `hello` and
+/// a certificate with `certificate_tail` appended to its declaration.
+fn names_stack(dir: &TempDir, file: &str, zone: &str, certificate_tail: &str) -> String {
     let text = format!(
         r#"use infra_core::prelude::*;
 
 pub fn stack() -> Stack {{
     let mut s = Stack::new("names", "ap-northeast-2");
-    let zone = s.add("site", HostedZone::new("example.org"));
-    s.add("site", Certificate::request("www.example.org"){validate});
+    let zone = s.add("site", {zone}("example.org"));
+    s.add("site", Certificate::request("www.example.org"){certificate_tail});
     s.add("hello", Record::txt(&zone, "hello", ["world"]));
     s
 }}
 "#
     );
-    let path = dir.path().join(if validated {
-        "validated.rs"
-    } else {
-        "plain.rs"
-    });
+    let path = dir.path().join(file);
     std::fs::write(&path, text).expect("the stack file writes");
     path.to_string_lossy().into_owned()
 }
@@ -483,4 +490,74 @@ async fn changes_wait_for_insync_and_a_seen_or_lost_caller_reference_makes_one_z
     assert_eq!(proxy.count("GetChange"), batches + PENDING);
     drop(proxy);
     assert_no_changes(&emulator.endpoint(), &stack, "after the faults");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_written_by_hand_is_imported_then_managed_and_the_existing_zone_stays() {
+    let emulator = Emulator::start();
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let created = aws
+        .route53
+        .create_hosted_zone()
+        .name("example.org")
+        .caller_reference("registrar")
+        .send()
+        .await
+        .unwrap();
+    let zone = created
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/");
+    change(
+        &aws,
+        zone,
+        ChangeAction::Create,
+        "hello.example.org",
+        RrType::Txt,
+        "\"world\"",
+    )
+    .await;
+    let dir = TempDir::new("dns-import");
+    let stack = names_stack(&dir, "existing.rs", "HostedZone::existing", "");
+
+    // Before the import, the name is someone else's: apply refuses it.
+    let refused = infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]);
+    assert_eq!(refused.code, Some(1), "{}", refused.output());
+    assert!(
+        refused.output().contains("that infra did not create"),
+        "{}",
+        refused.output()
+    );
+
+    let id = format!("{zone}/hello.example.org/TXT");
+    let import = [
+        "import",
+        stack.as_str(),
+        "route53_record.hello",
+        id.as_str(),
+        "--auto-approve",
+    ];
+    infra(&emulator.endpoint(), &import).assert_success();
+    let sets = records(&aws, zone).await;
+    let companion = &sets["_infra-txt.hello.example.org. TXT"];
+    assert_eq!(
+        companion.resource_records()[0].value(),
+        "\"infra stack=names region=ap-northeast-2 owner=route53_record.hello\""
+    );
+    // The hand-made record's TTL (60) is not the declared one: apply brings it in line.
+    infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
+    assert_eq!(
+        records(&aws, zone).await["hello.example.org. TXT"].ttl(),
+        Some(300)
+    );
+    assert_no_changes(&emulator.endpoint(), &stack, "after the import");
+
+    infra(
+        &emulator.endpoint(),
+        &["destroy", &stack, "--auto-approve", "--allow-data-loss"],
+    )
+    .assert_success();
+    let left: Vec<String> = records(&aws, zone).await.into_keys().collect();
+    assert_eq!(left, ["example.org. NS", "example.org. SOA"]);
 }
