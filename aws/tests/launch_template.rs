@@ -15,6 +15,8 @@ use infra_tests::Emulator;
 mod support;
 
 const REGION: &str = "ap-northeast-2";
+/// An AMI the emulator knows in this region (DescribeImages lists it).
+const KNOWN_AMI: &str = "ami-12c6146b";
 const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 
 fn emulator() -> &'static Emulator {
@@ -141,6 +143,15 @@ async fn launch_template_round_trip_update_and_drift() {
     let root = &data.block_device_mappings()[0];
     assert_eq!(root.device_name(), Some("/dev/xvda"));
     assert_eq!(root.ebs().unwrap().volume_size(), Some(30));
+    assert_eq!(
+        root.ebs().unwrap().encrypted(),
+        Some(true),
+        "encrypted by default"
+    );
+    assert_eq!(
+        root.ebs().unwrap().volume_type().map(|t| t.as_str()),
+        Some("gp3")
+    );
 
     // In place: a new version with the new data, made the default.
     let mut updated_desired = desired.clone();
@@ -244,9 +255,12 @@ async fn image_is_reported_as_the_ssm_parameter_only_while_it_names_the_same_ami
     let resolved = create_all(&p, &stack).await;
     let seen = p.discover(&stack).await.unwrap();
     // A fixed AMI stays a fixed AMI, even when it is the parameter's current value...
-    assert_eq!(find(&seen, "fixed").resource, stack.resources[0].resource);
+    assert_same(&stack.resources[0].resource, &find(&seen, "fixed").resource);
     // ...and a template made from the parameter reads as the parameter while it names that AMI.
-    assert_eq!(find(&seen, "latest").resource, stack.resources[1].resource);
+    assert_same(
+        &stack.resources[1].resource,
+        &find(&seen, "latest").resource,
+    );
     // Switching an existing template between the two sets or removes the `infra:image-source`
     // tag with CreateTags/DeleteTags; moto 5.2 does not show tags added after creation in
     // DescribeLaunchTemplates, so that path is not checked against the emulator.
@@ -264,15 +278,14 @@ async fn create_adopts_a_tagged_template_instead_of_making_a_second() {
     let mut stack = Stack::new("lt-adopt", REGION);
     stack.add(
         "app",
-        LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "t3.micro")
-            .user_data("echo hi\n"),
+        LaunchTemplate::new(Image::AmiId(KNOWN_AMI.into()), "t3.micro").user_data("echo hi\n"),
     );
     // Left by a create whose response was lost: tagged, but with stale data.
     ec2.create_launch_template()
         .launch_template_name("lt-adopt-app-leftover")
         .launch_template_data(
             RequestLaunchTemplateData::builder()
-                .image_id("ami-0123456789abcdef0")
+                .image_id(KNOWN_AMI)
                 .instance_type(InstanceType::from("t3.nano"))
                 .build(),
         )
@@ -297,7 +310,7 @@ async fn create_adopts_a_tagged_template_instead_of_making_a_second() {
     );
     let found = p.discover(&stack).await.unwrap();
     assert_eq!(found.len(), 1, "no second template: {found:?}");
-    assert_eq!(found[0].resource, stack.resources[0].resource);
+    assert_same(&stack.resources[0].resource, &found[0].resource);
 }
 
 #[tokio::test]
@@ -312,7 +325,7 @@ async fn creates_read_nothing_back_and_discovery_lists_all_latest_versions_in_on
     }
     stack.add(
         "fixed",
-        LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "t3.micro"),
+        LaunchTemplate::new(Image::AmiId(KNOWN_AMI.into()), "t3.micro"),
     );
     let resolved = create_all(&p, &stack).await;
     // Per template: the lookup before the create and the create; nothing read back. The image
@@ -356,4 +369,39 @@ async fn creates_read_nothing_back_and_discovery_lists_all_latest_versions_in_on
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn an_image_that_does_not_exist_is_named_before_any_template_is_made() {
+    let (p, ec2, _ssm) = clients().await;
+    let mut stack = Stack::new("lt-no-image", REGION);
+    stack.add(
+        "app",
+        LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "t3.micro"),
+    );
+    let desired = stack.resources[0].clone();
+    let resolved = Resolved::default();
+    let err = p
+        .create(&ctx(&stack, &resolved), &desired)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "ec2_launch_template.app: image: AMI `ami-0123456789abcdef0` does not exist in this region"
+        ),
+        "{err}"
+    );
+    let names: Vec<String> = ec2
+        .describe_launch_templates()
+        .send()
+        .await
+        .unwrap()
+        .launch_templates()
+        .iter()
+        .filter_map(|t| t.launch_template_name().map(str::to_string))
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("lt-no-image-")),
+        "{names:?}"
+    );
 }

@@ -20,7 +20,7 @@ use infra_core::provider::Context;
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 
-use super::launch_template_data::{as_reported, model_of, request_data};
+use super::launch_template_data::{as_reported, model_of, request_data, Ami};
 use super::{id_filter, no_retries, relinked, stack_filter, tag_pairs, tag_spec, Scope};
 use crate::support::{
     api_error, client_token, create_once, is_not_found, owned_id, retry_new_profile,
@@ -176,8 +176,48 @@ async fn ssm_values(
         .collect())
 }
 
-/// The AMI an image declaration means right now.
+/// The AMI an image declaration means right now, with its root device name.
 async fn resolve_image(
+    p: &AwsProvider,
+    address: &Address,
+    image: &Image,
+) -> Result<Ami, ProviderError> {
+    let id = image_id(p, address, image).await?;
+    let out = p
+        .ec2
+        .describe_images()
+        .image_ids(&id)
+        .send()
+        .await
+        .map_err(|e| api_error("ec2:DescribeImages", e));
+    let image = match out {
+        Ok(out) => out.images().first().cloned(),
+        Err(err) if is_not_found(&err) => None,
+        Err(err) => return Err(err),
+    };
+    let Some(root_device) = image.as_ref().and_then(|i| i.root_device_name()) else {
+        return Err(ProviderError::Other(format!(
+            "{address}: image: AMI `{id}` does not exist in this region or is not shared with \
+             this account (DescribeImages does not list it); use an AMI id from this region, or \
+             an SSM parameter such as Image::amazon_linux_2023()"
+        )));
+    };
+    let root_size_gib = image
+        .iter()
+        .flat_map(|i| i.block_device_mappings())
+        .find(|m| m.device_name() == Some(root_device))
+        .and_then(|m| m.ebs())
+        .and_then(|ebs| ebs.volume_size());
+    let root_device = root_device.to_string();
+    Ok(Ami {
+        id,
+        root_device,
+        root_size_gib,
+    })
+}
+
+/// The AMI id an image declaration means right now.
+async fn image_id(
     p: &AwsProvider,
     address: &Address,
     image: &Image,
@@ -351,7 +391,7 @@ pub(super) async fn create(
     let ami = resolve_image(p, &address, &t.image).await?;
     let data = request_data(ctx, &ami, t)?;
     let name = physical_name(ctx.stack, desired, NAME_MAX);
-    tracing::debug!(%address, name, ami, "creating launch template");
+    tracing::debug!(%address, name, ami = %ami.id, "creating launch template");
     // A role created in this apply: its profile may be refused for a while.
     let (template, adopted) = retry_new_profile(|| {
         create_once(
@@ -370,7 +410,7 @@ pub(super) async fn create(
                     .client_token(client_token(
                         ctx.stack,
                         &desired.id,
-                        &(&desired.resource, &ami),
+                        &(&desired.resource, &ami.id),
                     ))
                     .launch_template_data(data.clone())
                     .tag_specifications(template_tags(ctx, &desired.id, t))
@@ -457,7 +497,7 @@ pub(super) async fn update(
         .get(attributes::LATEST_VERSION)
         .cloned()
         .unwrap_or_default();
-    tracing::debug!(%address, ?changed, ami, prior_version, "new launch template version");
+    tracing::debug!(%address, ?changed, ami = %ami.id, prior_version, "new launch template version");
     let new_default = async {
         let out = retry_new_profile(|| async {
             p.ec2
@@ -468,7 +508,7 @@ pub(super) async fn update(
                 .client_token(client_token(
                     ctx.stack,
                     &desired.id,
-                    &(&desired.resource, &ami, &prior_version),
+                    &(&desired.resource, &ami.id, &prior_version),
                 ))
                 .launch_template_data(data.clone())
                 .send()
@@ -617,14 +657,23 @@ mod tests {
                     http_tokens: HttpTokens::Optional,
                     http_put_response_hop_limit: 2,
                 }),
-            LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "m5.large"),
+            LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "m5.large")
+                .root_volume_type("gp2")
+                .root_volume_kms_key("arn:aws:kms:ap-northeast-2:123456789012:alias/ebs"),
+            LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "t3.micro")
+                .unencrypted_root_volume(),
         ];
+        let ami = Ami {
+            id: "ami-0123456789abcdef0".into(),
+            root_device: "/dev/sda1".into(),
+            root_size_gib: None,
+        };
         for t in templates {
             let desired = Declared {
                 id: "app".into(),
                 resource: t.clone().into(),
             };
-            let data = request_data(&ctx, "ami-0123456789abcdef0", &t).unwrap();
+            let data = request_data(&ctx, &ami, &t).unwrap();
             let observed = observe_written(
                 &ctx,
                 &desired,

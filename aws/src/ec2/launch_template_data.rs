@@ -10,12 +10,9 @@ use aws_sdk_ec2::types::{
 };
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use infra_core::model::{HttpTokens, Image, LaunchTemplate, MetadataOptions};
+use infra_core::model::{HttpTokens, Image, LaunchTemplate, MetadataOptions, RootVolume};
 use infra_core::provider::Context;
 use infra_core::{ProviderError, Ref};
-
-/// The root device of Amazon Linux (and most current AMIs).
-const ROOT_DEVICE: &str = "/dev/xvda";
 
 /// The model of a template's data as DescribeLaunchTemplateVersions reports it, with the image
 /// it was built from.
@@ -55,14 +52,18 @@ pub(super) fn model_of(
             .and_then(|h| u8::try_from(h).ok())
             .unwrap_or(1),
     };
-    let root_volume_size_gib = data
+    // infra writes one mapping, on the AMI's root device.
+    let root_volume = data
         .map(|d| d.block_device_mappings())
         .unwrap_or_default()
         .iter()
-        .find(|m| m.device_name() == Some(ROOT_DEVICE))
-        .and_then(|m| m.ebs())
-        .and_then(|ebs| ebs.volume_size())
-        .and_then(|size| u32::try_from(size).ok());
+        .find_map(|m| m.ebs())
+        .map_or_else(RootVolume::as_in_image, |ebs| RootVolume {
+            size_gib: ebs.volume_size().and_then(|size| u32::try_from(size).ok()),
+            volume_type: ebs.volume_type().map_or("gp2", |t| t.as_str()).to_string(),
+            encrypted: ebs.encrypted().unwrap_or(false),
+            kms_key_id: ebs.kms_key_id().map(str::to_string),
+        });
     LaunchTemplate {
         image,
         instance_type: data
@@ -75,12 +76,20 @@ pub(super) fn model_of(
         security_groups,
         metadata_options,
         key_name: data.and_then(|d| d.key_name()).map(str::to_string),
-        root_volume_size_gib,
+        root_volume,
         instance_role: data
             .and_then(|d| d.iam_instance_profile())
             .and_then(profile_name)
             .map(Ref::from_id),
     }
+}
+
+/// An AMI, the name of its root device (`/dev/xvda` for Amazon Linux, `/dev/sda1` for Ubuntu)
+/// and that device's size, from DescribeImages.
+pub(super) struct Ami {
+    pub id: String,
+    pub root_device: String,
+    pub root_size_gib: Option<i32>,
 }
 
 /// The profile's name: as sent (`infra` sends the name, which is also its role's name), or the
@@ -94,10 +103,11 @@ fn profile_name(profile: &ec2::LaunchTemplateIamInstanceProfileSpecification) ->
     })
 }
 
-/// The request data for a template, with the AMI resolved and security groups as ids.
+/// The request data for a template, with the AMI (and its root device name) resolved and
+/// security groups as ids.
 pub(super) fn request_data(
     ctx: &Context<'_>,
-    ami: &str,
+    ami: &Ami,
     t: &LaunchTemplate,
 ) -> Result<RequestLaunchTemplateData, ProviderError> {
     let mut groups = Vec::new();
@@ -112,18 +122,27 @@ pub(super) fn request_data(
         })
         .http_put_response_hop_limit(i32::from(t.metadata_options.http_put_response_hop_limit))
         .build();
-    let root = t.root_volume_size_gib.map(|size| {
-        LaunchTemplateBlockDeviceMappingRequest::builder()
-            .device_name(ROOT_DEVICE)
-            .ebs(
-                LaunchTemplateEbsBlockDeviceRequest::builder()
-                    .volume_size(i32::try_from(size).unwrap_or(i32::MAX))
-                    .volume_type(VolumeType::Gp3)
-                    .delete_on_termination(true)
-                    .build(),
-            )
-            .build()
-    });
+    let volume = &t.root_volume;
+    // On the AMI's root device: a mapping on any other name adds a second volume and leaves
+    // the root one as the image made it (unencrypted).
+    let root = LaunchTemplateBlockDeviceMappingRequest::builder()
+        .device_name(&ami.root_device)
+        .ebs(
+            LaunchTemplateEbsBlockDeviceRequest::builder()
+                // AWS takes the image's size when none is given; moto insists on one.
+                .set_volume_size(
+                    volume
+                        .size_gib
+                        .map(|s| i32::try_from(s).unwrap_or(i32::MAX))
+                        .or(ami.root_size_gib),
+                )
+                .volume_type(VolumeType::from(volume.volume_type.as_str()))
+                .encrypted(volume.encrypted)
+                .set_kms_key_id(volume.kms_key_id.clone())
+                .delete_on_termination(true)
+                .build(),
+        )
+        .build();
     let profile = match &t.instance_role {
         Some(role) => Some(
             LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
@@ -133,14 +152,14 @@ pub(super) fn request_data(
         None => None,
     };
     Ok(RequestLaunchTemplateData::builder()
-        .image_id(ami)
+        .image_id(&ami.id)
         .set_iam_instance_profile(profile)
         .instance_type(InstanceType::from(t.instance_type.as_str()))
         .set_user_data(t.user_data.as_ref().map(|text| BASE64.encode(text)))
         .set_security_group_ids(Some(groups))
         .metadata_options(metadata)
         .set_key_name(t.key_name.clone())
-        .set_block_device_mappings(root.map(|r| vec![r]))
+        .block_device_mappings(root)
         .build())
 }
 
@@ -163,6 +182,8 @@ pub(super) fn as_reported(sent: &RequestLaunchTemplateData) -> ec2::ResponseLaun
                     .set_volume_size(ebs.volume_size())
                     .set_volume_type(ebs.volume_type().cloned())
                     .set_delete_on_termination(ebs.delete_on_termination())
+                    .set_encrypted(ebs.encrypted())
+                    .set_kms_key_id(ebs.kms_key_id().map(str::to_string))
                     .build()
             });
             ec2::LaunchTemplateBlockDeviceMapping::builder()

@@ -158,6 +158,10 @@ pub fn normalize(desired: &mut Resource, observed: &mut Resource) {
         (Resource::LaunchTemplate(d), Resource::LaunchTemplate(o)) => {
             d.security_groups.sort();
             o.security_groups.sort();
+            // No size declared: the template holds the image's, whatever it is.
+            if d.root_volume.size_gib.is_none() {
+                o.root_volume.size_gib = None;
+            }
         }
         (Resource::AutoScalingGroup(d), Resource::AutoScalingGroup(o)) => {
             d.subnets.sort();

@@ -54,6 +54,42 @@ impl Default for MetadataOptions {
     }
 }
 
+/// The instances' root volume (EBS): encrypted gp3 of the AMI's size by default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootVolume {
+    /// `None`: the AMI's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_gib: Option<u32>,
+    /// `gp3` (the default) or `gp2`.
+    pub volume_type: String,
+    pub encrypted: bool,
+    /// A KMS key (key ARN or alias ARN) instead of the account's default EBS key `aws/ebs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+impl Default for RootVolume {
+    fn default() -> Self {
+        RootVolume {
+            size_gib: None,
+            volume_type: "gp3".into(),
+            encrypted: true,
+            kms_key_id: None,
+        }
+    }
+}
+
+impl RootVolume {
+    /// What a template without a block-device mapping gives its instances: the AMI's volume,
+    /// unencrypted unless the account encrypts new EBS volumes by default.
+    pub fn as_in_image() -> Self {
+        RootVolume {
+            encrypted: false,
+            ..RootVolume::default()
+        }
+    }
+}
+
 /// A launch template. Any change to its data becomes a new template version and an instance
 /// refresh of the Auto Scaling Groups that use it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,8 +108,8 @@ pub struct LaunchTemplate {
     pub metadata_options: MetadataOptions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root_volume_size_gib: Option<u32>,
+    #[serde(default)]
+    pub root_volume: RootVolume,
     /// The role the instances act as, through its instance profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_role: Option<Ref<Role>>,
@@ -89,7 +125,7 @@ impl LaunchTemplate {
             security_groups: Vec::new(),
             metadata_options: MetadataOptions::default(),
             key_name: None,
-            root_volume_size_gib: None,
+            root_volume: RootVolume::default(),
             instance_role: None,
         }
     }
@@ -120,8 +156,28 @@ impl LaunchTemplate {
         self
     }
 
+    /// The root volume's size (default: the AMI's).
     pub fn root_volume_size(mut self, gib: u32) -> Self {
-        self.root_volume_size_gib = Some(gib);
+        self.root_volume.size_gib = Some(gib);
+        self
+    }
+
+    /// The root volume's type: `gp3` (the default) or `gp2`.
+    pub fn root_volume_type(mut self, volume_type: impl Into<String>) -> Self {
+        self.root_volume.volume_type = volume_type.into();
+        self
+    }
+
+    /// Encrypt the root volume with this KMS key (key or alias ARN) instead of `aws/ebs`.
+    pub fn root_volume_kms_key(mut self, key: impl Into<String>) -> Self {
+        self.root_volume.kms_key_id = Some(key.into());
+        self
+    }
+
+    /// An unencrypted root volume (lint INFRA-EC2-004).
+    pub fn unencrypted_root_volume(mut self) -> Self {
+        self.root_volume.encrypted = false;
+        self.root_volume.kms_key_id = None;
         self
     }
 

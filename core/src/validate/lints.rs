@@ -90,6 +90,11 @@ pub const EC2_SECRET: LintInfo = lint(
     "user data looks like it contains a secret",
     Some("checkov CKV_AWS_46; trivy AVD-AWS-0029"),
 );
+pub const EC2_UNENCRYPTED_ROOT: LintInfo = lint(
+    "INFRA-EC2-004",
+    "launch template's root volume not encrypted",
+    Some("checkov CKV_AWS_8 (launch configurations and instances); trivy AVD-AWS-0131"),
+);
 pub const RDS_PUBLIC: LintInfo = lint(
     "INFRA-RDS-001",
     "database publicly accessible",
@@ -159,6 +164,7 @@ pub const LINTS: &[LintInfo] = &[
     EC2_IMDS,
     EC2_HOP,
     EC2_SECRET,
+    EC2_UNENCRYPTED_ROOT,
     ELB_HTTP,
     ELB_HEADERS,
     ELB_TLS,
@@ -524,6 +530,12 @@ fn launch_template(a: &Address, t: &LaunchTemplate, out: &mut Vec<Diagnostic>) {
                 format!("hop limit {hop} lets containers on the host reach instance credentials"),
             )
             .with_help("use a hop limit of 1 unless containers need the metadata service"),
+        );
+    }
+    if !t.root_volume.encrypted {
+        out.push(
+            Diagnostic::warning(&EC2_UNENCRYPTED_ROOT, a, Some("root_volume.encrypted"), "the instances' root volumes are not encrypted (unless the account encrypts EBS by default)")
+                .with_help("keep the root volume encrypted (the default); `root_volume_kms_key` picks the key"),
         );
     }
     if let Some((line, what)) = t.user_data.as_deref().and_then(find_secret) {

@@ -879,6 +879,47 @@ fn listener_rules(index: &Index<'_>, out: &mut Vec<Diagnostic>) {
 /// EC2 accepts at most 16 KB of user data once base64-encoded.
 pub(crate) const USER_DATA_LIMIT: usize = 16 * 1024;
 
+/// The largest gp3/gp2 volume, in GiB.
+const VOLUME_MAX_GIB: u32 = 16384;
+
+fn root_volume(a: &Address, v: &RootVolume, out: &mut Vec<Diagnostic>) {
+    if !matches!(v.volume_type.as_str(), "gp3" | "gp2") {
+        out.push(
+            error(
+                "E0410",
+                a,
+                "root_volume.volume_type",
+                format!("`{}` is not a root volume type infra writes", v.volume_type),
+            )
+            .with_help("use gp3 (the default) or gp2"),
+        );
+    }
+    if let Some(size) = v.size_gib.filter(|s| !(1..=VOLUME_MAX_GIB).contains(s)) {
+        out.push(
+            error(
+                "E0410",
+                a,
+                "root_volume.size_gib",
+                format!("{size} GiB is not a volume size"),
+            )
+            .with_help(format!(
+                "use 1-{VOLUME_MAX_GIB} GiB, at least the AMI's size"
+            )),
+        );
+    }
+    match &v.kms_key_id {
+        Some(_) if !v.encrypted => out.push(
+            error("E0411", a, "root_volume.kms_key_id", "a KMS key is given for an unencrypted volume")
+                .with_help("drop the key, or keep the volume encrypted (the default)"),
+        ),
+        Some(key) if !key.starts_with("arn:") || !key.contains(":kms:") => out.push(
+            error("E0411", a, "root_volume.kms_key_id", format!("`{key}` is not a KMS key ARN"))
+                .with_help("use arn:aws:kms:REGION:ACCOUNT:key/KEY_ID or arn:aws:kms:REGION:ACCOUNT:alias/NAME"),
+        ),
+        _ => {}
+    }
+}
+
 fn launch_template(index: &Index<'_>, a: &Address, t: &LaunchTemplate, out: &mut Vec<Diagnostic>) {
     if let Some(data) = &t.user_data {
         let encoded = data.len().div_ceil(3).saturating_mul(4);
@@ -890,6 +931,7 @@ fn launch_template(index: &Index<'_>, a: &Address, t: &LaunchTemplate, out: &mut
         }
     }
     user_data_vars(index, a, t, out);
+    root_volume(a, &t.root_volume, out);
     super::iam::instance_role(index, a, t, out);
     let hop = t.metadata_options.http_put_response_hop_limit;
     if !(1..=64).contains(&hop) {

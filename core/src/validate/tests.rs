@@ -320,6 +320,18 @@ cases! {
     e0405_hop_limit: "E0405",
         fires |s| { edit!(s, LaunchTemplate, "web", |t| t.metadata_options.http_put_response_hop_limit = 0) },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.metadata_options.http_put_response_hop_limit = 1) };
+    e0410_root_volume_type: "E0410",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.volume_type = "io2".into()) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.volume_type = "gp2".into()) };
+    e0410_root_volume_size: "E0410",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.size_gib = Some(16385)) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.size_gib = Some(16384)) };
+    e0411_key_on_unencrypted: "E0411",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| { t.root_volume.encrypted = false; t.root_volume.kms_key_id = Some("arn:aws:kms:ap-northeast-2:123456789012:alias/ebs".into()) }) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.kms_key_id = Some("arn:aws:kms:ap-northeast-2:123456789012:alias/ebs".into())) };
+    e0411_key_not_an_arn: "E0411",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.kms_key_id = Some("alias/ebs".into())) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.kms_key_id = Some("arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab".into())) };
     e0406_instance_type: "E0406",
         fires |s| { edit!(s, LaunchTemplate, "web", |t| t.instance_type = "micro".into()) },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.instance_type = "m7g.2xlarge".into()) };
@@ -527,6 +539,9 @@ cases! {
     ec2_001_imdsv2: "INFRA-EC2-001",
         fires |s| { edit!(s, LaunchTemplate, "web", |t| t.metadata_options.http_tokens = HttpTokens::Optional) },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.metadata_options.http_tokens = HttpTokens::Required) };
+    ec2_004_unencrypted_root: "INFRA-EC2-004",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.encrypted = false) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.encrypted = true) };
     ec2_002_hop_limit: "INFRA-EC2-002",
         fires |s| { edit!(s, LaunchTemplate, "web", |t| t.metadata_options.http_put_response_hop_limit = 2) },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.metadata_options.http_put_response_hop_limit = 1) };

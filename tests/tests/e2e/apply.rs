@@ -274,6 +274,12 @@ async fn apply_creates_every_resource_of_the_reference_stack_as_declared() {
             "{id}: IMDSv2"
         );
         assert_eq!(data.security_group_ids(), [group_id(id)], "{id}");
+        // The root volume: encrypted gp3 on the AMI's root device (AL2023's /dev/xvda).
+        let root = &data.block_device_mappings()[0];
+        assert_eq!(root.device_name(), Some("/dev/xvda"), "{id}");
+        let ebs = root.ebs().expect("an EBS root volume");
+        assert_eq!(ebs.encrypted(), Some(true), "{id}: root volume encrypted");
+        assert_eq!(ebs.volume_type().map(|t| t.as_str()), Some("gp3"), "{id}");
         let user_data = base64::engine::general_purpose::STANDARD
             .decode(data.user_data().expect("user data is set"))
             .expect("user data is base64");
