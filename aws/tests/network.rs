@@ -372,9 +372,11 @@ async fn security_groups_round_trip_with_group_peers() {
                 .ip_protocol("tcp")
                 .from_port(3306)
                 .to_port(3306)
+                // moto matches a group peer's description too (AWS ignores it).
                 .user_id_group_pairs(
                     aws_sdk_ec2::types::UserIdGroupPair::builder()
                         .group_id(&web_id)
+                        .description("from ec2_security_group.web")
                         .build(),
                 )
                 .build(),
@@ -388,7 +390,9 @@ async fn security_groups_round_trip_with_group_peers() {
     };
     assert_eq!(
         seen.ingress,
-        vec![Rule::all().from_ipv6_cidr("2001:db8::/32")]
+        vec![Rule::all()
+            .from_ipv6_cidr("2001:db8::/32")
+            .describe("from 2001:db8::/32")]
     );
 
     // Out of band: an extra CIDR rule on `alb` shows up, in model form.

@@ -256,8 +256,29 @@ impl RuleBuilder {
     }
 }
 
-/// A security group. Rules are owned by the group and compared as whole sets.
-/// Egress defaults to AWS's own default (all traffic to 0.0.0.0/0), so a fresh group plans clean.
+impl Peer {
+    /// The peer as a rule description names it: the CIDR, or the group's address.
+    fn described(&self) -> String {
+        match self {
+            Peer::Cidr(cidr) | Peer::Ipv6Cidr(cidr) => cidr.clone(),
+            Peer::SecurityGroup(group) => group.address().to_string(),
+        }
+    }
+}
+
+/// `rule` with a description: its own, or `from PEER` (`to PEER` for egress), so the console
+/// says why each rule is there.
+fn described(mut rule: Rule, direction: &str) -> Rule {
+    if rule.description.is_none() {
+        rule.description = Some(format!("{direction} {}", rule.peer.described()));
+    }
+    rule
+}
+
+/// A security group. Rules are owned by the group and compared as whole sets; each declared
+/// rule carries a description (`from ec2_security_group.alb` unless given one).
+/// Egress defaults to AWS's own default (all traffic to 0.0.0.0/0, no description), so a
+/// fresh group plans clean.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SecurityGroup {
     pub vpc: Ref<Vpc>,
@@ -277,7 +298,7 @@ impl SecurityGroup {
     }
 
     pub fn ingress(mut self, rule: Rule) -> Self {
-        self.ingress.push(rule);
+        self.ingress.push(described(rule, "from"));
         self
     }
 
@@ -286,7 +307,7 @@ impl SecurityGroup {
         if self.egress == [Rule::all().to_anywhere()] {
             self.egress.clear();
         }
-        self.egress.push(rule);
+        self.egress.push(described(rule, "to"));
         self
     }
 

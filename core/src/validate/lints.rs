@@ -83,12 +83,12 @@ pub const EC2_IMDS: LintInfo = lint(
 pub const EC2_HOP: LintInfo = lint(
     "INFRA-EC2-002",
     "metadata hop limit above 1",
-    Some("checkov CKV_AWS_341"),
+    Some("checkov CKV_AWS_341 (Terraform only)"),
 );
 pub const EC2_SECRET: LintInfo = lint(
     "INFRA-EC2-003",
     "user data looks like it contains a secret",
-    Some("checkov CKV_AWS_46; trivy AVD-AWS-0029"),
+    Some("checkov CKV_AWS_46 (Terraform only); trivy AVD-AWS-0029"),
 );
 pub const EC2_UNENCRYPTED_ROOT: LintInfo = lint(
     "INFRA-EC2-004",
@@ -108,12 +108,12 @@ pub const RDS_ENCRYPTION: LintInfo = lint(
 pub const RDS_DELETION: LintInfo = lint(
     "INFRA-RDS-003",
     "database without deletion protection",
-    Some("checkov CKV_AWS_293; trivy AVD-AWS-0177; Security Hub RDS.8"),
+    Some("checkov CKV_AWS_293 (Terraform only); trivy AVD-AWS-0177; Security Hub RDS.8"),
 );
 pub const RDS_BACKUP: LintInfo = lint(
     "INFRA-RDS-004",
     "database backups kept fewer than 7 days",
-    Some("checkov CKV_AWS_133; trivy AVD-AWS-0077; Security Hub RDS.11"),
+    Some("checkov CKV_AWS_133 (Terraform only); trivy AVD-AWS-0077; Security Hub RDS.11"),
 );
 pub const S3_PUBLIC: LintInfo = lint("INFRA-S3-001", "bucket without a full public access block", Some("checkov CKV_AWS_53, CKV_AWS_54, CKV_AWS_55, CKV_AWS_56; trivy AVD-AWS-0086, AVD-AWS-0087, AVD-AWS-0091, AVD-AWS-0093; Security Hub S3.8"));
 pub const S3_ENCRYPTION: LintInfo = lint(

@@ -501,6 +501,15 @@ fn other_vpc(
 
 // ---------------------------------------------------------------- E02xx security groups
 
+/// A security-group rule description as AWS accepts it (AuthorizeSecurityGroupIngress's
+/// `Description`).
+fn rule_description_ok(text: &str) -> bool {
+    text.len() <= 255
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c))
+}
+
 fn security_group(index: &Index<'_>, a: &Address, g: &SecurityGroup, out: &mut Vec<Diagnostic>) {
     let description = &g.description;
     if description.is_empty() || description.len() > 255 || !description.is_ascii() {
@@ -532,6 +541,16 @@ fn security_group(index: &Index<'_>, a: &Address, g: &SecurityGroup, out: &mut V
                         ),
                     )
                     .with_help("ports are 0-65535 and from_port <= to_port (0-65535 is all ports)"),
+                );
+            }
+            if let Some(text) = rule
+                .description
+                .as_deref()
+                .filter(|d| !rule_description_ok(d))
+            {
+                out.push(
+                    error("E0204", a, &format!("{field}.description"), format!("`{text}` is not a rule description AWS accepts"))
+                        .with_help("use at most 255 characters of a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$*"),
                 );
             }
             match &rule.peer {

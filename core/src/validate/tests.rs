@@ -320,6 +320,9 @@ cases! {
     e0405_hop_limit: "E0405",
         fires |s| { edit!(s, LaunchTemplate, "web", |t| t.metadata_options.http_put_response_hop_limit = 0) },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.metadata_options.http_put_response_hop_limit = 1) };
+    e0204_rule_description: "E0204",
+        fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress[0].description = Some("web → app".into())) },
+        quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress[0].description = Some("from the ALB (port 3000)".into())) };
     e0410_root_volume_type: "E0410",
         fires |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.volume_type = "io2".into()) },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.volume_type = "gp2".into()) };

@@ -96,31 +96,50 @@ async fn apply_creates_every_resource_of_the_reference_stack_as_declared() {
         ["alb", "api", "db", "web"]
     );
     let group_id = |id: &str| groups[id].group_id().unwrap().to_string();
+    // (protocol, from, to, peer, description)
+    type Ingress = (String, i32, i32, String, String);
     let ingress = |id: &str| {
-        let mut rules: Vec<(String, i32, i32, String)> = Vec::new();
+        let mut rules: Vec<Ingress> = Vec::new();
         for p in groups[id].ip_permissions() {
             let protocol = p.ip_protocol().unwrap_or_default().to_string();
             let (from, to) = (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1));
+            let rule = |peer: &str, description: Option<&str>| {
+                let description = description.unwrap_or_default().to_string();
+                (protocol.clone(), from, to, peer.to_string(), description)
+            };
             for range in p.ip_ranges() {
-                let cidr = range.cidr_ip().unwrap_or_default().to_string();
-                rules.push((protocol.clone(), from, to, cidr));
+                rules.push(rule(
+                    range.cidr_ip().unwrap_or_default(),
+                    range.description(),
+                ));
             }
             for pair in p.user_id_group_pairs() {
-                let peer = pair.group_id().unwrap_or_default().to_string();
-                rules.push((protocol.clone(), from, to, peer));
+                rules.push(rule(
+                    pair.group_id().unwrap_or_default(),
+                    pair.description(),
+                ));
             }
         }
         rules.sort();
         rules
     };
-    let tcp = |port: i32, peer: String| ("tcp".to_string(), port, port, peer);
+    // Every rule explains itself in the console: `from PEER` unless the stack says otherwise.
+    let tcp = |port: i32, peer: String, from: &str| {
+        ("tcp".to_string(), port, port, peer, format!("from {from}"))
+    };
+    let world = || "0.0.0.0/0".to_string();
     assert_eq!(
         ingress("alb"),
-        [tcp(80, "0.0.0.0/0".into()), tcp(443, "0.0.0.0/0".into())]
+        [
+            tcp(80, world(), "0.0.0.0/0"),
+            tcp(443, world(), "0.0.0.0/0")
+        ]
     );
-    assert_eq!(ingress("web"), [tcp(3000, group_id("alb"))]);
-    assert_eq!(ingress("api"), [tcp(8080, group_id("alb"))]);
-    assert_eq!(ingress("db"), [tcp(3306, group_id("api"))]);
+    let alb = "ec2_security_group.alb";
+    assert_eq!(ingress("web"), [tcp(3000, group_id("alb"), alb)]);
+    assert_eq!(ingress("api"), [tcp(8080, group_id("alb"), alb)]);
+    let api = "ec2_security_group.api";
+    assert_eq!(ingress("db"), [tcp(3306, group_id("api"), api)]);
     for group in groups.values() {
         assert_eq!(group.vpc_id(), Some(vpc_id));
     }

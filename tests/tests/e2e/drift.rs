@@ -89,7 +89,13 @@ async fn a_deleted_listener_rule_and_security_group_rule_are_recreated() {
                 .ip_protocol("tcp")
                 .from_port(3000)
                 .to_port(3000)
-                .user_id_group_pairs(UserIdGroupPair::builder().group_id(&alb_group).build())
+                // moto matches a group peer's description too (AWS ignores it).
+                .user_id_group_pairs(
+                    UserIdGroupPair::builder()
+                        .group_id(&alb_group)
+                        .description("from ec2_security_group.alb")
+                        .build(),
+                )
                 .build(),
         )
         .send()
