@@ -156,11 +156,17 @@ pub const ASG_GRACE: LintInfo = lint(
     "group in a target group without a health-check grace period",
     None,
 );
+pub const ASG_PUBLIC_EXPOSED: LintInfo = lint(
+    "INFRA-ASG-003",
+    "instances with public IPs admit traffic from outside the VPC",
+    Some("checkov CKV_AWS_88 (flags every public IP)"),
+);
 
 /// Every lint, in id order.
 pub const LINTS: &[LintInfo] = &[
     ASG_HEALTH,
     ASG_GRACE,
+    ASG_PUBLIC_EXPOSED,
     EC2_IMDS,
     EC2_HOP,
     EC2_SECRET,
@@ -229,7 +235,10 @@ pub(crate) fn check(stack: &Stack) -> Vec<Diagnostic> {
                 super::iam::missing_grants(&index, &a, t, out);
             }
             Resource::Role(r) => super::iam::role_lints(&a, r, out),
-            Resource::AutoScalingGroup(g) => auto_scaling_group(&a, g, out),
+            Resource::AutoScalingGroup(g) => {
+                auto_scaling_group(&a, g, out);
+                exposed_instances(&index, &a, g, out);
+            }
             Resource::DbInstance(db) => db_instance(&a, db, out),
             Resource::Bucket(b) => bucket(&a, b, out),
             _ => {}
@@ -543,6 +552,50 @@ fn launch_template(a: &Address, t: &LaunchTemplate, out: &mut Vec<Diagnostic>) {
             Diagnostic::warning(&EC2_SECRET, a, Some("user_data"), format!("line {line} has {what}; user data is readable by anyone who can describe the instance"))
                 .with_help("read secrets at boot from Secrets Manager or SSM Parameter Store instead"),
         );
+    }
+}
+
+/// Instances behind a load balancer that get public IPs (a subnet maps them on launch) are
+/// reachable from the internet on whatever their groups admit from outside the VPC: anything
+/// but the load balancer (and other groups) is exposed.
+fn exposed_instances(
+    index: &Index<'_>,
+    a: &Address,
+    g: &AutoScalingGroup,
+    out: &mut Vec<Diagnostic>,
+) {
+    let public = g
+        .subnets
+        .iter()
+        .any(|s| index.subnet(s).is_some_and(|s| s.map_public_ip_on_launch));
+    let Some(template) = index.launch_template(&g.launch_template) else {
+        return;
+    };
+    if g.target_groups.is_empty() || !public {
+        return;
+    }
+    for group_ref in &template.security_groups {
+        let Some(group) = index.security_group(group_ref) else {
+            continue;
+        };
+        let vpc = index.vpc_cidr(&group.vpc);
+        let outside = group.ingress.iter().find_map(|rule| match &rule.peer {
+            Peer::Cidr(c) | Peer::Ipv6Cidr(c) => {
+                let inside = c
+                    .parse::<Cidr>()
+                    .ok()
+                    .zip(vpc)
+                    .is_some_and(|(c, v)| v.contains(&c));
+                (!inside).then_some(c.as_str())
+            }
+            Peer::SecurityGroup(_) => None,
+        });
+        if let Some(cidr) = outside {
+            out.push(
+                Diagnostic::warning(&ASG_PUBLIC_EXPOSED, a, Some("subnets"), format!("the instances get public IPs and {} admits {cidr}, so they are reachable from the internet, not only through the load balancer", group_ref.address()))
+                    .with_help("admit only the load balancer's group on the instances' groups (SSM Session Manager replaces SSH), or launch them in private subnets behind a NAT gateway"),
+            );
+        }
     }
 }
 

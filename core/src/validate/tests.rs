@@ -613,6 +613,9 @@ cases! {
     asg_001_elb_health: "INFRA-ASG-001",
         fires |s| { edit!(s, AutoScalingGroup, "web", |g| g.health_check_type = HealthCheckType::Ec2) },
         quiet |s| { edit!(s, AutoScalingGroup, "web", |g| { g.health_check_type = HealthCheckType::Ec2; g.target_groups.clear() }) };
+    asg_003_public_exposed: "INFRA-ASG-003",
+        fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp(22).from_cidr("203.0.113.0/24"))) },
+        quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp(22).from_cidr("10.0.0.0/16"))) };
     asg_002_grace_period: "INFRA-ASG-002",
         fires |s| { edit!(s, AutoScalingGroup, "web", |g| g.health_check_grace_period_seconds = 0) },
         quiet |s| { edit!(s, AutoScalingGroup, "web", |g| g.health_check_grace_period_seconds = 1) };
