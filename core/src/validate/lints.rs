@@ -110,6 +110,11 @@ pub const RDS_BACKUP: LintInfo = lint(
     "database backups kept fewer than 7 days",
     Some("checkov CKV_AWS_133; trivy AVD-AWS-0077; Security Hub RDS.11"),
 );
+pub const RDS_PLAIN_PASSWORD: LintInfo = lint(
+    "INFRA-RDS-006",
+    "master password written in the stack",
+    Some("cfn-lint W2501; checkov CKV_SECRET_6"),
+);
 pub const S3_PUBLIC: LintInfo = lint("INFRA-S3-001", "bucket without a full public access block", Some("checkov CKV_AWS_53, CKV_AWS_54, CKV_AWS_55, CKV_AWS_56; trivy AVD-AWS-0086, AVD-AWS-0087, AVD-AWS-0091, AVD-AWS-0093; Security Hub S3.8"));
 pub const S3_ENCRYPTION: LintInfo = lint(
     "INFRA-S3-002",
@@ -170,6 +175,7 @@ pub const LINTS: &[LintInfo] = &[
     RDS_ENCRYPTION,
     RDS_DELETION,
     RDS_BACKUP,
+    RDS_PLAIN_PASSWORD,
     S3_PUBLIC,
     S3_ENCRYPTION,
     S3_VERSIONING,
@@ -600,6 +606,17 @@ fn db_instance(a: &Address, db: &DbInstance, out: &mut Vec<Diagnostic>) {
                 format!("backups are kept {} day(s)", db.backup_retention_days),
             )
             .with_help("keep backups at least 7 days"),
+        );
+    }
+    if matches!(db.master_password, MasterPassword::Plain(_)) {
+        out.push(
+            Diagnostic::warning(
+                &RDS_PLAIN_PASSWORD,
+                a,
+                Some("master_password"),
+                "the master password (sensitive) is written in the stack, so it is in the stack file, its JSON and its history",
+            )
+            .with_help("use MasterPassword::Managed (the default: AWS keeps it in Secrets Manager) or MasterPassword::FromEnv(\"VAR\")"),
         );
     }
 }

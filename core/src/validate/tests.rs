@@ -551,6 +551,9 @@ cases! {
     rds_004_backups: "INFRA-RDS-004",
         fires |s| { edit!(s, DbInstance, "db", |d| d.backup_retention_days = 6) },
         quiet |s| { edit!(s, DbInstance, "db", |d| d.backup_retention_days = 7) };
+    rds_006_plain_password: "INFRA-RDS-006",
+        fires |s| { edit!(s, DbInstance, "db", |d| d.master_password = MasterPassword::Plain(Sensitive::new("correct-horse-9"))) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| d.master_password = MasterPassword::FromEnv("DB_PASSWORD".into())) };
     s3_001_public_access: "INFRA-S3-001",
         fires |s| { edit!(s, Bucket, "uploads", |b| b.public_access_block.block_public_policy = false) },
         quiet |s| { edit!(s, Bucket, "uploads", |b| b.public_access_block = PublicAccessBlock::ALL) };
