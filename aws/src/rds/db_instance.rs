@@ -143,6 +143,7 @@ fn observe_instance(
         deletion_protection: db.deletion_protection().unwrap_or(false),
         // Not readable from AWS; a delete-time choice the engine passes in DeleteOptions.
         final_snapshot: FinalSnapshot::Take,
+        iam_database_authentication: db.iam_database_authentication_enabled().unwrap_or(false),
     };
     let mut observed = Observed::new(address, identifier, resource.into());
     observed.holds_data = true;
@@ -176,7 +177,8 @@ fn observed_engine_version(db: &AwsInstance, declared: Option<&DbInstance>) -> S
     }
 }
 
-/// The instance's endpoint, ARN and master-user secret ARN as attributes.
+/// The instance's endpoint, ARNs (its own, its master-user secret's, its database users') and
+/// resource id as attributes.
 fn with_endpoint_and_arns(
     mut observed: Observed,
     db: &AwsInstance,
@@ -196,7 +198,27 @@ fn with_endpoint_and_arns(
     if let Some(arn) = secret_arn {
         observed = observed.with_attribute(attributes::MASTER_USER_SECRET_ARN, arn);
     }
+    if let Some(id) = db.dbi_resource_id() {
+        observed = observed.with_attribute(attributes::RESOURCE_ID, id);
+        if let Some(prefix) = db
+            .db_instance_arn()
+            .and_then(|arn| dbuser_arn_prefix(arn, id))
+        {
+            observed = observed.with_attribute(attributes::DBUSER_ARN_PREFIX, prefix);
+        }
+    }
     observed
+}
+
+/// `arn:P:rds-db:REGION:ACCOUNT:dbuser:RESOURCE_ID`, from the instance's
+/// `arn:P:rds:REGION:ACCOUNT:db:NAME`.
+fn dbuser_arn_prefix(instance_arn: &str, resource_id: &str) -> Option<String> {
+    match instance_arn.splitn(7, ':').collect::<Vec<_>>().as_slice() {
+        ["arn", partition, "rds", region, account, "db", _] => Some(format!(
+            "arn:{partition}:rds-db:{region}:{account}:dbuser:{resource_id}"
+        )),
+        _ => None,
+    }
 }
 
 /// The master password to send, if not managed by AWS. Never logged.
@@ -227,6 +249,23 @@ fn security_group_ids(ctx: &Context<'_>, db: &DbInstance) -> Result<Vec<String>,
         .collect()
 }
 
+/// The instance named `identifier`, if it is this stack's `id`.
+async fn find_ours(
+    p: &AwsProvider,
+    stack: &str,
+    identifier: &str,
+    id: &str,
+) -> Result<Option<AwsInstance>, ProviderError> {
+    match describe_instance(p, identifier).await {
+        Ok(found) => {
+            let ours = owned_id(stack, tag_pairs(found.tag_list())).as_deref() == Some(id);
+            Ok(ours.then_some(found))
+        }
+        Err(err) if is_not_found(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 pub(super) async fn create(
     p: &AwsProvider,
     ctx: &Context<'_>,
@@ -242,17 +281,7 @@ pub(super) async fn create(
     // RDS has no client token: before each attempt, look for the instance by identifier and tags.
     let found = create_once(
         p.options.max_attempts,
-        || async {
-            match describe_instance(p, &identifier).await {
-                Ok(found) => {
-                    let ours = owned_id(ctx.stack, tag_pairs(found.tag_list())).as_deref()
-                        == Some(desired.id.as_str());
-                    Ok(ours.then_some(found))
-                }
-                Err(err) if is_not_found(&err) => Ok(None),
-                Err(err) => Err(err),
-            }
-        },
+        || find_ours(p, ctx.stack, &identifier, &desired.id),
         || async {
             let out = p
                 .rds
@@ -273,6 +302,7 @@ pub(super) async fn create(
                 .multi_az(db.multi_az)
                 .backup_retention_period(to_i32(db.backup_retention_days))
                 .deletion_protection(db.deletion_protection)
+                .enable_iam_database_authentication(db.iam_database_authentication)
                 .set_tags(Some(tags(ctx.stack, &desired.id)))
                 .customize()
                 .config_override(
@@ -342,6 +372,9 @@ pub(super) async fn update(
                 .manage_master_user_password(false)
                 .master_user_password(password),
         };
+    }
+    if is_changed("iam_database_authentication") {
+        modify = modify.enable_iam_database_authentication(db.iam_database_authentication);
     }
     tracing::debug!(instance = %identifier, ?changed, "modifying DB instance");
     let out = modify
@@ -480,5 +513,26 @@ pub(super) async fn read(
         }
         Err(err) if is_not_found(&err) => Ok(None),
         Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_users_are_named_after_the_instance_arn_and_resource_id() {
+        assert_eq!(
+            dbuser_arn_prefix(
+                "arn:aws:rds:ap-northeast-2:123456789012:db:closet-db",
+                "db-ABC"
+            )
+            .as_deref(),
+            Some("arn:aws:rds-db:ap-northeast-2:123456789012:dbuser:db-ABC")
+        );
+        assert_eq!(
+            dbuser_arn_prefix("arn:aws:rds:x:1:cluster:c", "db-ABC"),
+            None
+        );
     }
 }

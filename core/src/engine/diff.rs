@@ -504,6 +504,15 @@ mod tests {
     }
 
     #[test]
+    fn rds_iam_authentication_changes_in_place() {
+        let made_before = db().iam_database_authentication(false);
+        let changes = diff(&db().into(), &made_before.into());
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "iam_database_authentication");
+        assert!(!changes[0].forces_replacement);
+    }
+
+    #[test]
     fn bucket_force_destroy_and_certificate_wait_are_not_diffs() {
         let b = Bucket::new("x");
         assert!(diff(&b.clone().force_destroy(true).into(), &b.clone().into()).is_empty());

@@ -75,7 +75,7 @@ pub enum FinalSnapshot {
 }
 
 /// An RDS database instance. Private, encrypted, protected from deletion and backed up 7 days by
-/// default, with an AWS-managed master password.
+/// default, with an AWS-managed master password and IAM database authentication.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DbInstance {
     /// The DB instance identifier; `None` derives one from the stack name and logical id.
@@ -97,6 +97,9 @@ pub struct DbInstance {
     pub backup_retention_days: u32,
     pub deletion_protection: bool,
     pub final_snapshot: FinalSnapshot,
+    /// Users may also log in with an IAM token (`db.grant_connect(user)`); passwords keep
+    /// working. On by default.
+    pub iam_database_authentication: bool,
 }
 
 impl DbInstance {
@@ -122,6 +125,7 @@ impl DbInstance {
             backup_retention_days: 7,
             deletion_protection: true,
             final_snapshot: FinalSnapshot::Take,
+            iam_database_authentication: true,
         }
     }
 
@@ -194,6 +198,12 @@ impl DbInstance {
 
     pub fn storage_encrypted(mut self, on: bool) -> Self {
         self.storage_encrypted = on;
+        self
+    }
+
+    /// IAM database authentication (on by default).
+    pub fn iam_database_authentication(mut self, on: bool) -> Self {
+        self.iam_database_authentication = on;
         self
     }
 }

@@ -110,6 +110,11 @@ pub const RDS_BACKUP: LintInfo = lint(
     "database backups kept fewer than 7 days",
     Some("checkov CKV_AWS_133; trivy AVD-AWS-0077; Security Hub RDS.11"),
 );
+pub const RDS_IAM_AUTH: LintInfo = lint(
+    "INFRA-RDS-005",
+    "database without IAM database authentication",
+    Some("checkov CKV_AWS_161; Security Hub RDS.10"),
+);
 pub const RDS_PLAIN_PASSWORD: LintInfo = lint(
     "INFRA-RDS-006",
     "master password written in the stack",
@@ -175,6 +180,7 @@ pub const LINTS: &[LintInfo] = &[
     RDS_ENCRYPTION,
     RDS_DELETION,
     RDS_BACKUP,
+    RDS_IAM_AUTH,
     RDS_PLAIN_PASSWORD,
     S3_PUBLIC,
     S3_ENCRYPTION,
@@ -606,6 +612,17 @@ fn db_instance(a: &Address, db: &DbInstance, out: &mut Vec<Diagnostic>) {
                 format!("backups are kept {} day(s)", db.backup_retention_days),
             )
             .with_help("keep backups at least 7 days"),
+        );
+    }
+    if !db.iam_database_authentication {
+        out.push(
+            Diagnostic::warning(
+                &RDS_IAM_AUTH,
+                a,
+                Some("iam_database_authentication"),
+                "only passwords can log in: IAM database authentication is off",
+            )
+            .with_help("turn it on (the default; it costs nothing and passwords keep working), then `db.grant_connect(user)` to a role"),
         );
     }
     if matches!(db.master_password, MasterPassword::Plain(_)) {

@@ -1331,6 +1331,21 @@ fn db_instance(index: &Index<'_>, a: &Address, db: &DbInstance, out: &mut Vec<Di
             }
         }
     }
+    if db.iam_database_authentication && db.engine == DbEngine::Mariadb {
+        mariadb_iam_auth(a, &db.engine_version, out);
+    }
+}
+
+/// E0510: RDS for MariaDB has IAM database authentication from 10.11 on.
+fn mariadb_iam_auth(a: &Address, version: &str, out: &mut Vec<Diagnostic>) {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) < (10, 11) {
+        out.push(
+            error("E0510", a, "iam_database_authentication", format!("RDS for MariaDB {version} has no IAM database authentication"))
+                .with_help("use MariaDB 10.11 or later, or turn it off with .iam_database_authentication(false) and allow INFRA-RDS-005 with the reason"),
+        );
+    }
 }
 
 fn db_subnet_group(index: &Index<'_>, a: &Address, g: &DbSubnetGroup, out: &mut Vec<Diagnostic>) {
