@@ -13,7 +13,7 @@ use infra_core::engine::{
     self, Action, ApplyOptions, ApplyResult, Change, EngineError, Graph, Hook, NoHook, Outcome,
     Plan, PlanMode, PlanOptions, ReplaceMode,
 };
-use infra_core::model::{Access, Statement};
+use infra_core::model::{Access, Role, Statement};
 use infra_core::provider::ProviderError;
 use infra_core::testing::{Call, FakeProvider, Op};
 use infra_core::{
@@ -519,6 +519,28 @@ async fn connect_grants_name_the_database_user() {
     assert!(api
         .statements
         .contains(&Statement::allow(&["rds-db:connect"], &[&user])));
+    assert!(!plan(&stack, &fake).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_monitoring_role_is_ready_before_the_database_is_modified_to_use_it() {
+    let mut stack = closet::stack();
+    let monitoring = stack.add("monitoring", Role::rds_monitoring());
+    with_db(&mut stack, |db| {
+        *db = db.clone().enhanced_monitoring(60, &monitoring);
+    });
+    let fake = FakeProvider::applied(&closet::stack());
+    let p = plan(&stack, &fake).await;
+    assert_eq!(
+        actions(&p),
+        ["Create iam_role.monitoring", "Update rds_db_instance.db"]
+    );
+    let change = p.change(&addr("rds_db_instance.db")).unwrap();
+    assert_eq!(change.fields[0].field, "enhanced_monitoring");
+    assert!(apply(&p, &stack, &fake).await.is_success());
+    let calls = fake.calls();
+    let role_ready = call(&calls, Op::WaitReady, "iam_role.monitoring");
+    assert!(role_ready.finished < call(&calls, Op::Update, "rds_db_instance.db").started);
     assert!(!plan(&stack, &fake).await.has_changes());
 }
 

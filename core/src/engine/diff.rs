@@ -387,6 +387,11 @@ pub fn reference_fields(resource: &Resource) -> Vec<(&'static str, Address)> {
                     .iter()
                     .map(|s| ("security_groups", s.address())),
             );
+            out.extend(
+                db.enhanced_monitoring
+                    .iter()
+                    .map(|m| ("enhanced_monitoring", m.role.address())),
+            );
         }
         // Grants are filled before diffing: the policy's text decides.
         Resource::Role(_) => {}
@@ -504,12 +509,22 @@ mod tests {
     }
 
     #[test]
-    fn rds_iam_authentication_changes_in_place() {
+    fn rds_authentication_and_monitoring_change_in_place() {
         let made_before = db().iam_database_authentication(false);
-        let changes = diff(&db().into(), &made_before.into());
-        assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].field, "iam_database_authentication");
-        assert!(!changes[0].forces_replacement);
+        let hardened = db()
+            .performance_insights(7)
+            .enhanced_monitoring(60, &Ref::from_id("monitoring"));
+        let changes = diff(&hardened.into(), &made_before.into());
+        let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "enhanced_monitoring",
+                "iam_database_authentication",
+                "performance_insights_retention_days"
+            ]
+        );
+        assert!(changes.iter().all(|c| !c.forces_replacement));
     }
 
     #[test]

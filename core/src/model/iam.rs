@@ -49,6 +49,13 @@ impl Role {
     pub const SSM_MANAGED_INSTANCE_CORE: &'static str =
         "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
 
+    /// AWS's policy for RDS enhanced monitoring: write OS metrics to the `RDSOSMetrics` logs.
+    pub const RDS_ENHANCED_MONITORING: &'static str =
+        "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole";
+
+    /// The service that assumes a database's enhanced-monitoring role.
+    pub const RDS_MONITORING_SERVICE: &'static str = "monitoring.rds.amazonaws.com";
+
     /// A role for EC2 instances, with its instance profile.
     pub fn ec2() -> Self {
         Role {
@@ -67,6 +74,13 @@ impl Role {
             instance_profile: false,
             ..Role::ec2()
         }
+    }
+
+    /// The role for [`DbInstance::enhanced_monitoring`](super::DbInstance::enhanced_monitoring):
+    /// trusted by RDS's monitoring service, with [`Role::RDS_ENHANCED_MONITORING`].
+    pub fn rds_monitoring() -> Self {
+        Role::for_service(Role::RDS_MONITORING_SERVICE)
+            .managed_policy(Role::RDS_ENHANCED_MONITORING)
     }
 
     /// Attach a managed policy by ARN ([`Role::SSM_MANAGED_INSTANCE_CORE`]).
@@ -296,6 +310,14 @@ mod tests {
                 &["arn:aws:rds-db:ap-northeast-2:123456789012:dbuser:db-ABC/app"]
             )]
         );
+    }
+
+    #[test]
+    fn the_monitoring_role_trusts_rds_monitoring() {
+        let role = Role::rds_monitoring();
+        assert_eq!(role.trusted_services, ["monitoring.rds.amazonaws.com"]);
+        assert_eq!(role.managed_policies, [Role::RDS_ENHANCED_MONITORING]);
+        assert!(!role.instance_profile);
     }
 
     #[test]

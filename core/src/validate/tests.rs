@@ -388,6 +388,24 @@ cases! {
             edit!(s, DbInstance, "db", |d| d.security_groups.push(Ref::from_id("other")))
         },
         quiet |s| { edit!(s, DbInstance, "db", |d| d.security_groups.push(Ref::from_id("web"))) };
+    e0511_insights_class: "E0511",
+        fires |s| { edit!(s, DbInstance, "db", |d| d.performance_insights_retention_days = Some(7)) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| { d.instance_class = "db.t4g.medium".into(); d.performance_insights_retention_days = Some(7) }) };
+    e0511_insights_engine: "E0511",
+        fires |s| { edit!(s, DbInstance, "db", |d| { d.engine = DbEngine::Mariadb; d.engine_version = "10.11".into(); d.instance_class = "db.t2.small".into(); d.performance_insights_retention_days = Some(7) }) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| { d.engine = DbEngine::Postgres; d.engine_version = "16".into(); d.performance_insights_retention_days = Some(7) }) };
+    e0512_insights_retention: "E0512",
+        fires |s| { edit!(s, DbInstance, "db", |d| { d.instance_class = "db.m7g.large".into(); d.performance_insights_retention_days = Some(94) }) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| { d.instance_class = "db.m7g.large".into(); d.performance_insights_retention_days = Some(713) }) };
+    e0512_insights_limits: "E0512",
+        fires |s| { edit!(s, DbInstance, "db", |d| { d.instance_class = "db.m7g.large".into(); d.performance_insights_retention_days = Some(744) }) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| { d.instance_class = "db.m7g.large".into(); d.performance_insights_retention_days = Some(731) }) };
+    e0513_monitoring_interval: "E0513",
+        fires |s| { let m = s.add("monitoring", Role::rds_monitoring()); edit!(s, DbInstance, "db", |d| *d = d.clone().enhanced_monitoring(0, &m)) },
+        quiet |s| { let m = s.add("monitoring", Role::rds_monitoring()); edit!(s, DbInstance, "db", |d| *d = d.clone().enhanced_monitoring(60, &m)) };
+    e0514_monitoring_role_trust: "E0514",
+        fires |s| { let m = s.add("monitoring", Role::for_service("rds.amazonaws.com").managed_policy(Role::RDS_ENHANCED_MONITORING)); edit!(s, DbInstance, "db", |d| *d = d.clone().enhanced_monitoring(1, &m)) },
+        quiet |s| { let m = s.add("monitoring", Role::rds_monitoring()); edit!(s, DbInstance, "db", |d| *d = d.clone().enhanced_monitoring(1, &m)) };
     e0510_mariadb_iam_auth: "E0510",
         fires |s| { edit!(s, DbInstance, "db", |d| { d.engine = DbEngine::Mariadb; d.engine_version = "10.6".into() }) },
         quiet |s| { edit!(s, DbInstance, "db", |d| { d.engine = DbEngine::Mariadb; d.engine_version = "10.11.9".into() }) };
