@@ -241,7 +241,7 @@ where
 
 /// Retries `call` while its error passes `transient`, for at most `within`, sleeping from
 /// `backoff.0` doubling up to `backoff.1` between attempts.
-async fn retry_while<T, F, Fut>(
+pub(crate) async fn retry_while<T, F, Fut>(
     within: Duration,
     backoff: (Duration, Duration),
     transient: fn(&ProviderError) -> bool,

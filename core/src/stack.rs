@@ -301,6 +301,25 @@ impl Ref<DbInstance> {
     pub fn secret_read(&self) -> Grant {
         Grant::new(Access::SecretRead, self.master_user_secret_arn())
     }
+
+    /// The instance's resource id (`db-ABCDEFGHIJKLMNOPQRSTUVWXY0`), which names it in IAM
+    /// policies and CloudWatch.
+    pub fn resource_id(&self) -> Output {
+        self.attribute(attributes::RESOURCE_ID)
+    }
+
+    /// For [`Role::grant`](crate::model::Role::grant): log in as the database user `user` with
+    /// an IAM token (`rds-db:connect` on exactly that user of this instance). Needs IAM database
+    /// authentication, on by default; the user must exist in the database, created with the
+    /// engine's IAM plugin (`AWSAuthenticationPlugin` in MySQL, the `rds_iam` role in
+    /// PostgreSQL).
+    pub fn grant_connect(&self, user: impl Into<String>) -> Grant {
+        let user = user.into();
+        Grant::new(
+            Access::DbConnect { user },
+            self.attribute(attributes::DBUSER_ARN_PREFIX),
+        )
+    }
 }
 
 impl Ref<Bucket> {
@@ -355,6 +374,12 @@ pub mod attributes {
     pub const ENDPOINT: &str = "endpoint";
     pub const PORT: &str = "port";
     pub const MASTER_USER_SECRET_ARN: &str = "master_user_secret_arn";
+    /// Databases: the DbiResourceId.
+    pub const RESOURCE_ID: &str = "resource_id";
+    /// Databases with IAM database authentication:
+    /// `arn:aws:rds-db:REGION:ACCOUNT:dbuser:DBI_RESOURCE_ID`; a user's ARN is this, `/` and the
+    /// user name.
+    pub const DBUSER_ARN_PREFIX: &str = "dbuser_arn_prefix";
     pub const VALIDATION_RECORDS: &str = "validation_records";
     pub const STATUS: &str = "status";
     /// Load balancers: the Route53 zone id of their DNS name.
@@ -390,6 +415,15 @@ pub mod attributes {
     /// The attributes a declared resource has once it exists, for the values it can give.
     pub fn provided(resource: &Resource) -> Vec<&'static str> {
         let mut names = vec![ID];
+        if let Resource::DbInstance(db) = resource {
+            names.extend_from_slice(&[ARN, ENDPOINT, PORT, RESOURCE_ID]);
+            if db.master_password == MasterPassword::Managed {
+                names.push(MASTER_USER_SECRET_ARN);
+            }
+            if db.iam_database_authentication {
+                names.push(DBUSER_ARN_PREFIX);
+            }
+        }
         names.extend_from_slice(match resource {
             Resource::Vpc(_)
             | Resource::Subnet(_)
@@ -401,11 +435,7 @@ pub mod attributes {
             Resource::HostedZone(_) => &[NAME_SERVERS],
             Resource::Record(_) => &[FQDN, HTTPS_URL],
             Resource::LaunchTemplate(_) => &[LATEST_VERSION],
-            Resource::DbInstance(DbInstance {
-                master_password: MasterPassword::Managed,
-                ..
-            }) => &[ARN, ENDPOINT, PORT, MASTER_USER_SECRET_ARN],
-            Resource::DbInstance(_) => &[ARN, ENDPOINT, PORT],
+            Resource::DbInstance(_) => &[],
             Resource::TargetGroup(_)
             | Resource::Listener(_)
             | Resource::ListenerRule(_)

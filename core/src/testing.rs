@@ -346,7 +346,12 @@ impl State {
             Resource::DbInstance(db) => {
                 observed = observed
                     .with_attribute(attributes::ENDPOINT, format!("{physical_id}.rds.fake"))
-                    .with_attribute(attributes::PORT, db.engine.default_port().to_string());
+                    .with_attribute(attributes::PORT, db.engine.default_port().to_string())
+                    .with_attribute(attributes::RESOURCE_ID, format!("db-{physical_id}"))
+                    .with_attribute(
+                        attributes::DBUSER_ARN_PREFIX,
+                        format!("arn:fake:rds-db:dbuser:db-{physical_id}"),
+                    );
                 if db.master_password == MasterPassword::Managed {
                     observed = observed.with_attribute(
                         attributes::MASTER_USER_SECRET_ARN,

@@ -13,10 +13,12 @@ use infra_core::engine::{
     self, Action, ApplyOptions, ApplyResult, Change, EngineError, Graph, Hook, NoHook, Outcome,
     Plan, PlanMode, PlanOptions, ReplaceMode,
 };
-use infra_core::model::Access;
+use infra_core::model::{Access, Role, Statement};
 use infra_core::provider::ProviderError;
 use infra_core::testing::{Call, FakeProvider, Op};
-use infra_core::{Address, DbInstance, FinalSnapshot, MasterPassword, Resource, Sensitive, Stack};
+use infra_core::{
+    Address, DbInstance, FinalSnapshot, MasterPassword, Ref, Resource, Sensitive, Stack,
+};
 use proptest::prelude::*;
 
 fn addr(s: &str) -> Address {
@@ -482,6 +484,64 @@ async fn in_place_database_changes_need_no_flag() {
     let p = plan(&bigger, &fake).await;
     assert_eq!(actions(&p), ["Update rds_db_instance.db"]);
     assert!(p.refusals.is_empty());
+}
+
+#[tokio::test]
+async fn a_database_made_before_iam_authentication_is_updated_in_place() {
+    let mut before = closet::stack();
+    with_db(&mut before, |db| db.iam_database_authentication = false);
+    let fake = FakeProvider::applied(&before);
+    let p = plan(&closet::stack(), &fake).await;
+    assert_eq!(actions(&p), ["Update rds_db_instance.db"]);
+    assert!(p.refusals.is_empty());
+    let change = p.change(&addr("rds_db_instance.db")).unwrap();
+    assert_eq!(change.fields[0].field, "iam_database_authentication");
+}
+
+#[tokio::test]
+async fn connect_grants_name_the_database_user() {
+    let mut stack = closet::stack();
+    let connect = Ref::<DbInstance>::from_id("db").grant_connect("api");
+    for declared in &mut stack.resources {
+        if let (Resource::Role(role), "api") = (&mut declared.resource, declared.id.as_str()) {
+            role.grants.push(connect.clone());
+        }
+    }
+    let fake = FakeProvider::applied(&closet::stack());
+    let p = plan(&stack, &fake).await;
+    assert_eq!(actions(&p), ["Update iam_role.api"]);
+    assert!(apply(&p, &stack, &fake).await.is_success());
+    let db = fake.get(&addr("rds_db_instance.db")).unwrap();
+    let Resource::Role(api) = fake.get(&addr("iam_role.api")).unwrap().resource else {
+        panic!("a role")
+    };
+    let user = format!("arn:fake:rds-db:dbuser:db-{}/api", db.physical_id);
+    assert!(api
+        .statements
+        .contains(&Statement::allow(&["rds-db:connect"], &[&user])));
+    assert!(!plan(&stack, &fake).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_monitoring_role_is_ready_before_the_database_is_modified_to_use_it() {
+    let mut stack = closet::stack();
+    let monitoring = stack.add("monitoring", Role::rds_monitoring());
+    with_db(&mut stack, |db| {
+        *db = db.clone().enhanced_monitoring(60, &monitoring);
+    });
+    let fake = FakeProvider::applied(&closet::stack());
+    let p = plan(&stack, &fake).await;
+    assert_eq!(
+        actions(&p),
+        ["Create iam_role.monitoring", "Update rds_db_instance.db"]
+    );
+    let change = p.change(&addr("rds_db_instance.db")).unwrap();
+    assert_eq!(change.fields[0].field, "enhanced_monitoring");
+    assert!(apply(&p, &stack, &fake).await.is_success());
+    let calls = fake.calls();
+    let role_ready = call(&calls, Op::WaitReady, "iam_role.monitoring");
+    assert!(role_ready.finished < call(&calls, Op::Update, "rds_db_instance.db").started);
+    assert!(!plan(&stack, &fake).await.has_changes());
 }
 
 #[tokio::test]

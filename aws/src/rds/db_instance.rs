@@ -4,8 +4,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::retry::RetryConfig;
+use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder;
 use aws_sdk_rds::types::DbInstance as AwsInstance;
-use infra_core::model::{DbEngine, DbInstance, Declared, FinalSnapshot, MasterPassword, Resource};
+use infra_core::model::{
+    DbEngine, DbInstance, Declared, EnhancedMonitoring, FinalSnapshot, MasterPassword, Resource,
+};
 use infra_core::naming::physical_name;
 use infra_core::provider::{Context, DeleteOptions};
 use infra_core::stack::attributes;
@@ -13,7 +16,7 @@ use infra_core::{Address, Kind, Observed, ProviderError, Ref, Sensitive, Stack};
 
 use super::{tag_pairs, tags};
 use crate::support::{
-    api_error, create_once, is_not_found, owned_id, retry_not_found, wait_for, Poll,
+    api_error, create_once, is_not_found, owned_id, retry_not_found, retry_while, wait_for, Poll,
 };
 use crate::AwsProvider;
 
@@ -143,10 +146,26 @@ fn observe_instance(
         deletion_protection: db.deletion_protection().unwrap_or(false),
         // Not readable from AWS; a delete-time choice the engine passes in DeleteOptions.
         final_snapshot: FinalSnapshot::Take,
+        iam_database_authentication: db.iam_database_authentication_enabled().unwrap_or(false),
+        performance_insights_retention_days: (db.performance_insights_enabled() == Some(true))
+            .then(|| to_u32(db.performance_insights_retention_period())),
+        enhanced_monitoring: observed_monitoring(db),
     };
     let mut observed = Observed::new(address, identifier, resource.into());
     observed.holds_data = true;
     Ok(with_endpoint_and_arns(observed, db, secret_arn))
+}
+
+/// Enhanced monitoring when it is on (an interval above 0), its role by name: the last part of
+/// its ARN, which discovery turns into the role's logical id.
+fn observed_monitoring(db: &AwsInstance) -> Option<EnhancedMonitoring> {
+    let interval_seconds = to_u32(db.monitoring_interval());
+    let arn = db.monitoring_role_arn()?;
+    let name = arn.rsplit('/').next().unwrap_or(arn);
+    (interval_seconds > 0).then(|| EnhancedMonitoring {
+        interval_seconds,
+        role: Ref::from_id(name),
+    })
 }
 
 /// The engine the instance runs, if infra manages it.
@@ -176,7 +195,8 @@ fn observed_engine_version(db: &AwsInstance, declared: Option<&DbInstance>) -> S
     }
 }
 
-/// The instance's endpoint, ARN and master-user secret ARN as attributes.
+/// The instance's endpoint, ARNs (its own, its master-user secret's, its database users') and
+/// resource id as attributes.
 fn with_endpoint_and_arns(
     mut observed: Observed,
     db: &AwsInstance,
@@ -196,7 +216,61 @@ fn with_endpoint_and_arns(
     if let Some(arn) = secret_arn {
         observed = observed.with_attribute(attributes::MASTER_USER_SECRET_ARN, arn);
     }
+    if let Some(id) = db.dbi_resource_id() {
+        observed = observed.with_attribute(attributes::RESOURCE_ID, id);
+        if let Some(prefix) = db
+            .db_instance_arn()
+            .and_then(|arn| dbuser_arn_prefix(arn, id))
+        {
+            observed = observed.with_attribute(attributes::DBUSER_ARN_PREFIX, prefix);
+        }
+    }
     observed
+}
+
+/// `arn:P:rds-db:REGION:ACCOUNT:dbuser:RESOURCE_ID`, from the instance's
+/// `arn:P:rds:REGION:ACCOUNT:db:NAME`.
+fn dbuser_arn_prefix(instance_arn: &str, resource_id: &str) -> Option<String> {
+    match instance_arn.splitn(7, ':').collect::<Vec<_>>().as_slice() {
+        ["arn", partition, "rds", region, account, "db", _] => Some(format!(
+            "arn:{partition}:rds-db:{region}:{account}:dbuser:{resource_id}"
+        )),
+        _ => None,
+    }
+}
+
+/// How long RDS may refuse a monitoring role IAM has just made: terraform-provider-aws retries
+/// CreateDBInstance and ModifyDBInstance for its IAM propagation timeout, 2 minutes.
+const ROLE_PROPAGATION: Duration = Duration::from_secs(120);
+
+/// RDS's `InvalidParameterValue: IAM role ARN value is invalid or does not include the required
+/// permissions for: ENHANCED_MONITORING`: a new monitoring role not visible to RDS yet.
+fn is_new_role_error(err: &ProviderError) -> bool {
+    matches!(err, ProviderError::Api { code, message, .. }
+        if matches!(code.as_str(), "InvalidParameterValue" | "InvalidParameterCombination")
+            && message.contains("IAM role ARN value is invalid"))
+}
+
+/// Retries `call` while RDS refuses a new monitoring role, for at most [`ROLE_PROPAGATION`].
+async fn retry_new_role<T, F, Fut>(call: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let backoff = (Duration::from_secs(1), Duration::from_secs(10));
+    let what = "the monitoring role is not visible to RDS yet";
+    retry_while(ROLE_PROPAGATION, backoff, is_new_role_error, what, call).await
+}
+
+/// MonitoringInterval and MonitoringRoleArn: 0 and none when monitoring is off.
+fn monitoring(ctx: &Context<'_>, db: &DbInstance) -> Result<(i32, Option<String>), ProviderError> {
+    match &db.enhanced_monitoring {
+        None => Ok((0, None)),
+        Some(m) => {
+            let arn = ctx.resolved.attribute(&m.role.address(), attributes::ARN)?;
+            Ok((to_i32(m.interval_seconds), Some(arn.to_string())))
+        }
+    }
 }
 
 /// The master password to send, if not managed by AWS. Never logged.
@@ -227,6 +301,23 @@ fn security_group_ids(ctx: &Context<'_>, db: &DbInstance) -> Result<Vec<String>,
         .collect()
 }
 
+/// The instance named `identifier`, if it is this stack's `id`.
+async fn find_ours(
+    p: &AwsProvider,
+    stack: &str,
+    identifier: &str,
+    id: &str,
+) -> Result<Option<AwsInstance>, ProviderError> {
+    match describe_instance(p, identifier).await {
+        Ok(found) => {
+            let ours = owned_id(stack, tag_pairs(found.tag_list())).as_deref() == Some(id);
+            Ok(ours.then_some(found))
+        }
+        Err(err) if is_not_found(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 pub(super) async fn create(
     p: &AwsProvider,
     ctx: &Context<'_>,
@@ -238,56 +329,57 @@ pub(super) async fn create(
     let password = master_password(&address, &db.master_password)?;
     let subnet_group = ctx.resolved.physical_id(&db.subnet_group)?.to_string();
     let security_groups = security_group_ids(ctx, db)?;
+    let (interval, role_arn) = monitoring(ctx, db)?;
     tracing::debug!(instance = %identifier, "creating DB instance");
     // RDS has no client token: before each attempt, look for the instance by identifier and tags.
-    let found = create_once(
-        p.options.max_attempts,
-        || async {
-            match describe_instance(p, &identifier).await {
-                Ok(found) => {
-                    let ours = owned_id(ctx.stack, tag_pairs(found.tag_list())).as_deref()
-                        == Some(desired.id.as_str());
-                    Ok(ours.then_some(found))
-                }
-                Err(err) if is_not_found(&err) => Ok(None),
-                Err(err) => Err(err),
-            }
-        },
-        || async {
-            let out = p
-                .rds
-                .create_db_instance()
-                .db_instance_identifier(&identifier)
-                .engine(db.engine.as_str())
-                .engine_version(&db.engine_version)
-                .db_instance_class(&db.instance_class)
-                .allocated_storage(to_i32(db.allocated_storage_gib))
-                .storage_encrypted(db.storage_encrypted)
-                .set_db_name(db.db_name.clone())
-                .master_username(&db.master_username)
-                .set_master_user_password(password.clone())
-                .set_manage_master_user_password(password.is_none().then_some(true))
-                .db_subnet_group_name(&subnet_group)
-                .set_vpc_security_group_ids(Some(security_groups.clone()))
-                .publicly_accessible(db.publicly_accessible)
-                .multi_az(db.multi_az)
-                .backup_retention_period(to_i32(db.backup_retention_days))
-                .deletion_protection(db.deletion_protection)
-                .set_tags(Some(tags(ctx.stack, &desired.id)))
-                .customize()
-                .config_override(
-                    aws_sdk_rds::config::Builder::default().retry_config(RetryConfig::disabled()),
-                )
-                .send()
-                .await
-                .map_err(|e| api_error("rds:CreateDBInstance", e))?;
-            out.db_instance().cloned().ok_or_else(|| {
-                ProviderError::Other(format!(
-                    "rds:CreateDBInstance returned no instance for {address}"
-                ))
-            })
-        },
-    )
+    let found = retry_new_role(|| {
+        create_once(
+            p.options.max_attempts,
+            || find_ours(p, ctx.stack, &identifier, &desired.id),
+            || async {
+                let out = p
+                    .rds
+                    .create_db_instance()
+                    .db_instance_identifier(&identifier)
+                    .engine(db.engine.as_str())
+                    .engine_version(&db.engine_version)
+                    .db_instance_class(&db.instance_class)
+                    .allocated_storage(to_i32(db.allocated_storage_gib))
+                    .storage_encrypted(db.storage_encrypted)
+                    .set_db_name(db.db_name.clone())
+                    .master_username(&db.master_username)
+                    .set_master_user_password(password.clone())
+                    .set_manage_master_user_password(password.is_none().then_some(true))
+                    .db_subnet_group_name(&subnet_group)
+                    .set_vpc_security_group_ids(Some(security_groups.clone()))
+                    .publicly_accessible(db.publicly_accessible)
+                    .multi_az(db.multi_az)
+                    .backup_retention_period(to_i32(db.backup_retention_days))
+                    .deletion_protection(db.deletion_protection)
+                    .enable_iam_database_authentication(db.iam_database_authentication)
+                    .enable_performance_insights(db.performance_insights_retention_days.is_some())
+                    .set_performance_insights_retention_period(
+                        db.performance_insights_retention_days.map(to_i32),
+                    )
+                    .monitoring_interval(interval)
+                    .set_monitoring_role_arn(role_arn.clone())
+                    .set_tags(Some(tags(ctx.stack, &desired.id)))
+                    .customize()
+                    .config_override(
+                        aws_sdk_rds::config::Builder::default()
+                            .retry_config(RetryConfig::disabled()),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| api_error("rds:CreateDBInstance", e))?;
+                out.db_instance().cloned().ok_or_else(|| {
+                    ProviderError::Other(format!(
+                        "rds:CreateDBInstance returned no instance for {address}"
+                    ))
+                })
+            },
+        )
+    })
     .await?;
     observe_instance(&desired.id, &found, Some(db))
 }
@@ -343,16 +435,46 @@ pub(super) async fn update(
                 .master_user_password(password),
         };
     }
+    let modify = modified_options(ctx, db, modify, &is_changed)?;
     tracing::debug!(instance = %identifier, ?changed, "modifying DB instance");
-    let out = modify
-        .send()
-        .await
-        .map_err(|e| api_error("rds:ModifyDBInstance", e))?;
+    let out = retry_new_role(|| async {
+        modify
+            .clone()
+            .send()
+            .await
+            .map_err(|e| api_error("rds:ModifyDBInstance", e))
+    })
+    .await?;
     let found = match out.db_instance() {
         Some(found) => found.clone(),
         None => describe_instance(p, identifier).await?,
     };
     observe_instance(&desired.id, &found, Some(db))
+}
+
+/// The changed authentication and monitoring options added to a ModifyDBInstance request.
+fn modified_options(
+    ctx: &Context<'_>,
+    db: &DbInstance,
+    mut modify: ModifyDBInstanceFluentBuilder,
+    is_changed: &dyn Fn(&str) -> bool,
+) -> Result<ModifyDBInstanceFluentBuilder, ProviderError> {
+    if is_changed("iam_database_authentication") {
+        modify = modify.enable_iam_database_authentication(db.iam_database_authentication);
+    }
+    if is_changed("performance_insights_retention_days") {
+        let days = db.performance_insights_retention_days;
+        modify = modify
+            .enable_performance_insights(days.is_some())
+            .set_performance_insights_retention_period(days.map(to_i32));
+    }
+    if is_changed("enhanced_monitoring") {
+        let (interval, role_arn) = monitoring(ctx, db)?;
+        modify = modify
+            .monitoring_interval(interval)
+            .set_monitoring_role_arn(role_arn);
+    }
+    Ok(modify)
 }
 
 pub(super) async fn delete(
@@ -480,5 +602,43 @@ pub(super) async fn read(
         }
         Err(err) if is_not_found(&err) => Ok(None),
         Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_users_are_named_after_the_instance_arn_and_resource_id() {
+        assert_eq!(
+            dbuser_arn_prefix(
+                "arn:aws:rds:ap-northeast-2:123456789012:db:closet-db",
+                "db-ABC"
+            )
+            .as_deref(),
+            Some("arn:aws:rds-db:ap-northeast-2:123456789012:dbuser:db-ABC")
+        );
+        assert_eq!(
+            dbuser_arn_prefix("arn:aws:rds:x:1:cluster:c", "db-ABC"),
+            None
+        );
+    }
+
+    #[test]
+    fn only_a_refused_iam_role_is_waited_out() {
+        let api = |code: &str, message: &str| ProviderError::Api {
+            operation: "rds:CreateDBInstance".into(),
+            code: code.into(),
+            message: message.into(),
+        };
+        assert!(is_new_role_error(&api(
+            "InvalidParameterValue",
+            "IAM role ARN value is invalid or does not include the required permissions for: ENHANCED_MONITORING"
+        )));
+        assert!(!is_new_role_error(&api(
+            "InvalidParameterCombination",
+            "injected"
+        )));
     }
 }

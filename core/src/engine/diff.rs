@@ -391,6 +391,11 @@ pub fn reference_fields(resource: &Resource) -> Vec<(&'static str, Address)> {
                     .iter()
                     .map(|s| ("security_groups", s.address())),
             );
+            out.extend(
+                db.enhanced_monitoring
+                    .iter()
+                    .map(|m| ("enhanced_monitoring", m.role.address())),
+            );
         }
         // Grants are filled before diffing: the policy's text decides.
         Resource::Role(_) => {}
@@ -505,6 +510,25 @@ mod tests {
             ..db()
         };
         assert!(!diff(&resized.into(), &db().into())[0].forces_replacement);
+    }
+
+    #[test]
+    fn rds_authentication_and_monitoring_change_in_place() {
+        let made_before = db().iam_database_authentication(false);
+        let hardened = db()
+            .performance_insights(7)
+            .enhanced_monitoring(60, &Ref::from_id("monitoring"));
+        let changes = diff(&hardened.into(), &made_before.into());
+        let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "enhanced_monitoring",
+                "iam_database_authentication",
+                "performance_insights_retention_days"
+            ]
+        );
+        assert!(changes.iter().all(|c| !c.forces_replacement));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::iam::Role;
 use super::network::{SecurityGroup, Subnet};
 use crate::refs::{Kind, Ref, ResourceKind};
 use crate::secret::Sensitive;
@@ -74,8 +75,18 @@ pub enum FinalSnapshot {
     Skip,
 }
 
+/// Enhanced monitoring: RDS's agent sends OS metrics every `interval_seconds` to CloudWatch Logs,
+/// as `role`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnhancedMonitoring {
+    /// 1, 5, 10, 15, 30 or 60.
+    pub interval_seconds: u32,
+    /// A role RDS's monitoring service assumes ([`Role::rds_monitoring`]).
+    pub role: Ref<Role>,
+}
+
 /// An RDS database instance. Private, encrypted, protected from deletion and backed up 7 days by
-/// default, with an AWS-managed master password.
+/// default, with an AWS-managed master password and IAM database authentication.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DbInstance {
     /// The DB instance identifier; `None` derives one from the stack name and logical id.
@@ -97,6 +108,15 @@ pub struct DbInstance {
     pub backup_retention_days: u32,
     pub deletion_protection: bool,
     pub final_snapshot: FinalSnapshot,
+    /// Users may also log in with an IAM token (`db.grant_connect(user)`); passwords keep
+    /// working. On by default.
+    pub iam_database_authentication: bool,
+    /// Performance Insights, keeping this many days of data; `None`: off (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_insights_retention_days: Option<u32>,
+    /// `None`: off (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enhanced_monitoring: Option<EnhancedMonitoring>,
 }
 
 impl DbInstance {
@@ -122,6 +142,9 @@ impl DbInstance {
             backup_retention_days: 7,
             deletion_protection: true,
             final_snapshot: FinalSnapshot::Take,
+            iam_database_authentication: true,
+            performance_insights_retention_days: None,
+            enhanced_monitoring: None,
         }
     }
 
@@ -194,6 +217,30 @@ impl DbInstance {
 
     pub fn storage_encrypted(mut self, on: bool) -> Self {
         self.storage_encrypted = on;
+        self
+    }
+
+    /// IAM database authentication (on by default).
+    pub fn iam_database_authentication(mut self, on: bool) -> Self {
+        self.iam_database_authentication = on;
+        self
+    }
+
+    /// Turn Performance Insights on, keeping `retention_days` of data: 7 (free), a number of
+    /// months times 31 (31 to 713), or 731. Not for MySQL and MariaDB on the micro and small
+    /// burstable classes (db.t2, db.t3, db.t4g).
+    pub fn performance_insights(mut self, retention_days: u32) -> Self {
+        self.performance_insights_retention_days = Some(retention_days);
+        self
+    }
+
+    /// Turn enhanced monitoring on: OS metrics every `interval_seconds` (1, 5, 10, 15, 30 or
+    /// 60), sent as `role` ([`Role::rds_monitoring`]). Billed as CloudWatch Logs.
+    pub fn enhanced_monitoring(mut self, interval_seconds: u32, role: &Ref<Role>) -> Self {
+        self.enhanced_monitoring = Some(EnhancedMonitoring {
+            interval_seconds,
+            role: role.clone(),
+        });
         self
     }
 }

@@ -49,6 +49,13 @@ impl Role {
     pub const SSM_MANAGED_INSTANCE_CORE: &'static str =
         "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
 
+    /// AWS's policy for RDS enhanced monitoring: write OS metrics to the `RDSOSMetrics` logs.
+    pub const RDS_ENHANCED_MONITORING: &'static str =
+        "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole";
+
+    /// The service that assumes a database's enhanced-monitoring role.
+    pub const RDS_MONITORING_SERVICE: &'static str = "monitoring.rds.amazonaws.com";
+
     /// A role for EC2 instances, with its instance profile.
     pub fn ec2() -> Self {
         Role {
@@ -67,6 +74,13 @@ impl Role {
             instance_profile: false,
             ..Role::ec2()
         }
+    }
+
+    /// The role for [`DbInstance::enhanced_monitoring`](super::DbInstance::enhanced_monitoring):
+    /// trusted by RDS's monitoring service, with [`Role::RDS_ENHANCED_MONITORING`].
+    pub fn rds_monitoring() -> Self {
+        Role::for_service(Role::RDS_MONITORING_SERVICE)
+            .managed_policy(Role::RDS_ENHANCED_MONITORING)
     }
 
     /// Attach a managed policy by ARN ([`Role::SSM_MANAGED_INSTANCE_CORE`]).
@@ -111,7 +125,7 @@ pub fn role_path(stack: &str, region: &str) -> String {
 }
 
 /// Typed access to one resource of the stack, made by the resource's handle
-/// (`Ref<DbInstance>::secret_read`, `Ref<Bucket>::read_write`).
+/// (`Ref<DbInstance>::secret_read`, `Ref<DbInstance>::grant_connect`, `Ref<Bucket>::read_write`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub access: Access,
@@ -120,11 +134,13 @@ pub struct Grant {
 }
 
 /// What a [`Grant`] allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Access {
     /// Read a Secrets Manager secret's value.
     SecretRead,
+    /// Log in to a database as `user` with an IAM token (IAM database authentication).
+    DbConnect { user: String },
     /// List a bucket and read its objects.
     ObjectRead,
     /// List a bucket, read, write and delete its objects.
@@ -136,10 +152,11 @@ impl Grant {
         Grant { access, on }
     }
 
-    /// The statements for this grant on the resource `arn`.
+    /// The statements for this grant on the resource `arn` (for [`Access::DbConnect`], the
+    /// database's `arn:aws:rds-db:REGION:ACCOUNT:dbuser:DBI_RESOURCE_ID`).
     pub fn statements(&self, arn: &str) -> Vec<Statement> {
         let objects = format!("{arn}/*");
-        match self.access {
+        match &self.access {
             Access::SecretRead => vec![Statement::allow(
                 &[
                     "secretsmanager:DescribeSecret",
@@ -147,6 +164,12 @@ impl Grant {
                 ],
                 &[arn],
             )],
+            Access::DbConnect { user } => {
+                vec![Statement::allow(
+                    &["rds-db:connect"],
+                    &[&format!("{arn}/{user}")],
+                )]
+            }
             Access::ObjectRead => vec![
                 Statement::allow(&["s3:ListBucket"], &[arn]),
                 Statement::allow(&["s3:GetObject"], &[&objects]),
@@ -273,6 +296,28 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_connect_grant_names_one_user_of_one_database() {
+        let on = Output::new(Address::new(Kind::DbInstance, "db"), "dbuser_arn_prefix");
+        let mut role = Role::ec2().grant(Grant::new(Access::DbConnect { user: "app".into() }, on));
+        role.fill_grants(|_| "arn:aws:rds-db:ap-northeast-2:123456789012:dbuser:db-ABC".into());
+        assert_eq!(
+            role.statements,
+            [Statement::allow(
+                &["rds-db:connect"],
+                &["arn:aws:rds-db:ap-northeast-2:123456789012:dbuser:db-ABC/app"]
+            )]
+        );
+    }
+
+    #[test]
+    fn the_monitoring_role_trusts_rds_monitoring() {
+        let role = Role::rds_monitoring();
+        assert_eq!(role.trusted_services, ["monitoring.rds.amazonaws.com"]);
+        assert_eq!(role.managed_policies, [Role::RDS_ENHANCED_MONITORING]);
+        assert!(!role.instance_profile);
     }
 
     #[test]

@@ -170,6 +170,9 @@ impl Resource {
             Resource::DbInstance(db) => {
                 push(db.subnet_group.address());
                 db.security_groups.iter().for_each(|s| push(s.address()));
+                db.enhanced_monitoring
+                    .iter()
+                    .for_each(|m| push(m.role.address()));
             }
             Resource::Role(r) => r.grants.iter().for_each(|g| push(g.on.resource().clone())),
             Resource::Record(r) => {

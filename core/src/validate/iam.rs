@@ -2,7 +2,7 @@
 
 use crate::model::*;
 use crate::refs::{Address, Kind};
-use crate::stack::{attributes, Output};
+use crate::stack::attributes;
 
 use super::index::Index;
 use super::lints::{IAM_MISSING_GRANT, IAM_SERVICE_WIDE, IAM_WRITE_ANYWHERE};
@@ -37,7 +37,7 @@ pub(crate) fn role(index: &Index<'_>, a: &Address, r: &Role, out: &mut Vec<Diagn
         statement(a, &format!("statements[{i}]"), s, out);
     }
     for (i, grant) in r.grants.iter().enumerate() {
-        grant_source(index, a, &format!("grants[{i}]"), &grant.on, out);
+        grant_source(index, a, &format!("grants[{i}]"), grant, out);
     }
 }
 
@@ -168,22 +168,45 @@ fn statement(a: &Address, field: &str, s: &Statement, out: &mut Vec<Diagnostic>)
     }
 }
 
-/// E0605: a grant's resource has the ARN it names.
+/// E0605: a grant's resource has the ARN it names; E0607: a database user to connect as.
 fn grant_source(
     index: &Index<'_>,
     a: &Address,
     field: &str,
-    on: &Output,
+    grant: &Grant,
     out: &mut Vec<Diagnostic>,
 ) {
+    let on = &grant.on;
     let Some(source) = index.get(on.resource()) else {
         return; // E0904
     };
     if !attributes::provided(source).contains(&on.attribute()) {
-        out.push(
-            error("E0605", a, field, format!("`{}` has no `{}` to grant access to", on.resource(), on.attribute()))
-                .with_help("a secret grant needs the AWS-managed master password (MasterPassword::Managed, the default)"),
-        );
+        let (message, help) = match grant.access {
+            Access::DbConnect { .. } => (
+                format!("`{}` has IAM database authentication off, so no user can connect with an IAM token", on.resource()),
+                "turn IAM database authentication on (the default) for `db.grant_connect(user)`",
+            ),
+            _ => (
+                format!("`{}` has no `{}` to grant access to", on.resource(), on.attribute()),
+                "a secret grant needs the AWS-managed master password (MasterPassword::Managed, the default)",
+            ),
+        };
+        out.push(error("E0605", a, field, message).with_help(help));
+    }
+    if let (Access::DbConnect { user }, Resource::DbInstance(db)) = (&grant.access, source) {
+        let max = match db.engine {
+            DbEngine::Mysql | DbEngine::Mariadb => 32,
+            DbEngine::Postgres => 63,
+        };
+        let ok = (1..=max).contains(&user.len())
+            && user.as_bytes()[0].is_ascii_alphabetic()
+            && user.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+        if !ok {
+            out.push(
+                error("E0607", a, field, format!("`{user}` is not a database user name for {}", db.engine.as_str()))
+                    .with_help(format!("use 1-{max} letters, digits and `_`, starting with a letter (one user per grant, no wildcard)")),
+            );
+        }
     }
 }
 

@@ -219,6 +219,9 @@ pub(crate) fn references_with_fields(resource: &Resource) -> Vec<(String, Addres
         Resource::DbInstance(db) => {
             out.push(("subnet_group".into(), db.subnet_group.address()));
             each(&mut out, "security_groups", &db.security_groups);
+            if let Some(m) = &db.enhanced_monitoring {
+                out.push(("enhanced_monitoring.role".into(), m.role.address()));
+            }
         }
         Resource::Role(r) => {
             for (i, grant) in r.grants.iter().enumerate() {

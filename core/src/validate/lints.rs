@@ -115,6 +115,16 @@ pub const RDS_BACKUP: LintInfo = lint(
     "database backups kept fewer than 7 days",
     Some("checkov CKV_AWS_133 (Terraform only); trivy AVD-AWS-0077; Security Hub RDS.11"),
 );
+pub const RDS_IAM_AUTH: LintInfo = lint(
+    "INFRA-RDS-005",
+    "database without IAM database authentication",
+    Some("checkov CKV_AWS_161; Security Hub RDS.10"),
+);
+pub const RDS_PLAIN_PASSWORD: LintInfo = lint(
+    "INFRA-RDS-006",
+    "master password written in the stack",
+    Some("cfn-lint W2501; checkov CKV_SECRET_6"),
+);
 pub const S3_PUBLIC: LintInfo = lint("INFRA-S3-001", "bucket without a full public access block", Some("checkov CKV_AWS_53, CKV_AWS_54, CKV_AWS_55, CKV_AWS_56; trivy AVD-AWS-0086, AVD-AWS-0087, AVD-AWS-0091, AVD-AWS-0093; Security Hub S3.8"));
 pub const S3_ENCRYPTION: LintInfo = lint(
     "INFRA-S3-002",
@@ -182,6 +192,8 @@ pub const LINTS: &[LintInfo] = &[
     RDS_ENCRYPTION,
     RDS_DELETION,
     RDS_BACKUP,
+    RDS_IAM_AUTH,
+    RDS_PLAIN_PASSWORD,
     S3_PUBLIC,
     S3_ENCRYPTION,
     S3_VERSIONING,
@@ -665,6 +677,28 @@ fn db_instance(a: &Address, db: &DbInstance, out: &mut Vec<Diagnostic>) {
                 format!("backups are kept {} day(s)", db.backup_retention_days),
             )
             .with_help("keep backups at least 7 days"),
+        );
+    }
+    if !db.iam_database_authentication {
+        out.push(
+            Diagnostic::warning(
+                &RDS_IAM_AUTH,
+                a,
+                Some("iam_database_authentication"),
+                "only passwords can log in: IAM database authentication is off",
+            )
+            .with_help("turn it on (the default; it costs nothing and passwords keep working), then `db.grant_connect(user)` to a role"),
+        );
+    }
+    if matches!(db.master_password, MasterPassword::Plain(_)) {
+        out.push(
+            Diagnostic::warning(
+                &RDS_PLAIN_PASSWORD,
+                a,
+                Some("master_password"),
+                "the master password (sensitive) is written in the stack, so it is in the stack file, its JSON and its history",
+            )
+            .with_help("use MasterPassword::Managed (the default: AWS keeps it in Secrets Manager) or MasterPassword::FromEnv(\"VAR\")"),
         );
     }
 }

@@ -1392,6 +1392,102 @@ fn db_instance(index: &Index<'_>, a: &Address, db: &DbInstance, out: &mut Vec<Di
             }
         }
     }
+    if let Some(days) = db.performance_insights_retention_days {
+        performance_insights(a, db, days, out);
+    }
+    if let Some(monitoring) = &db.enhanced_monitoring {
+        enhanced_monitoring(index, a, monitoring, out);
+    }
+    if db.iam_database_authentication && db.engine == DbEngine::Mariadb {
+        mariadb_iam_auth(a, &db.engine_version, out);
+    }
+}
+
+/// Classes on which MySQL and MariaDB have no Performance Insights.
+const NO_PERFORMANCE_INSIGHTS: &[&str] = &[
+    "db.t2.micro",
+    "db.t2.small",
+    "db.t3.micro",
+    "db.t3.small",
+    "db.t4g.micro",
+    "db.t4g.small",
+];
+
+/// E0511 and E0512: Performance Insights on a class that has it, kept a period AWS accepts.
+fn performance_insights(a: &Address, db: &DbInstance, days: u32, out: &mut Vec<Diagnostic>) {
+    let field = "performance_insights_retention_days";
+    let class = db.instance_class.as_str();
+    if db.engine != DbEngine::Postgres && NO_PERFORMANCE_INSIGHTS.contains(&class) {
+        out.push(
+            error("E0511", a, field, format!("{} on `{class}` has no Performance Insights", db.engine.as_str()))
+                .with_help("use a medium or larger class (db.t3.medium, db.t4g.medium, db.m7g.large...), or leave Performance Insights off"),
+        );
+    }
+    if !(days == 7 || days == 731 || (days % 31 == 0 && (31..=713).contains(&days))) {
+        out.push(
+            error(
+                "E0512",
+                a,
+                field,
+                format!("`{days}` days is not a Performance Insights retention period"),
+            )
+            .with_help(
+                "use 7 (free), a number of months from 1 to 23 times 31 (31, 62, ... 713), or 731",
+            ),
+        );
+    }
+}
+
+/// Enhanced-monitoring intervals RDS accepts, in seconds (0 is off: no `enhanced_monitoring`).
+const MONITORING_INTERVALS: &[u32] = &[1, 5, 10, 15, 30, 60];
+
+/// E0513 and E0514: a monitoring interval RDS accepts, and a role its monitoring service may
+/// assume.
+fn enhanced_monitoring(
+    index: &Index<'_>,
+    a: &Address,
+    m: &EnhancedMonitoring,
+    out: &mut Vec<Diagnostic>,
+) {
+    if !MONITORING_INTERVALS.contains(&m.interval_seconds) {
+        out.push(
+            error("E0513", a, "enhanced_monitoring.interval_seconds", format!("`{}` seconds is not an enhanced-monitoring interval", m.interval_seconds))
+                .with_help("use 1, 5, 10, 15, 30 or 60 seconds (0 turns monitoring off: leave enhanced_monitoring unset)"),
+        );
+    }
+    let role = m.role.address();
+    if let Some(Resource::Role(r)) = index.get(&role) {
+        if !r
+            .trusted_services
+            .iter()
+            .any(|s| s == Role::RDS_MONITORING_SERVICE)
+        {
+            out.push(
+                error(
+                    "E0514",
+                    a,
+                    "enhanced_monitoring.role",
+                    format!(
+                        "{role} does not trust `{}`, so RDS cannot send metrics as it",
+                        Role::RDS_MONITORING_SERVICE
+                    ),
+                )
+                .with_help("declare the role with Role::rds_monitoring()"),
+            );
+        }
+    }
+}
+
+/// E0510: RDS for MariaDB has IAM database authentication from 10.11 on.
+fn mariadb_iam_auth(a: &Address, version: &str, out: &mut Vec<Diagnostic>) {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) < (10, 11) {
+        out.push(
+            error("E0510", a, "iam_database_authentication", format!("RDS for MariaDB {version} has no IAM database authentication"))
+                .with_help("use MariaDB 10.11 or later, or turn it off with .iam_database_authentication(false) and allow INFRA-RDS-005 with the reason"),
+        );
+    }
 }
 
 fn db_subnet_group(index: &Index<'_>, a: &Address, g: &DbSubnetGroup, out: &mut Vec<Diagnostic>) {

@@ -403,6 +403,27 @@ cases! {
             edit!(s, DbInstance, "db", |d| d.security_groups.push(Ref::from_id("other")))
         },
         quiet |s| { edit!(s, DbInstance, "db", |d| d.security_groups.push(Ref::from_id("web"))) };
+    e0511_insights_class: "E0511",
+        fires |s| { edit!(s, DbInstance, "db", |d| d.performance_insights_retention_days = Some(7)) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| { d.instance_class = "db.t4g.medium".into(); d.performance_insights_retention_days = Some(7) }) };
+    e0511_insights_engine: "E0511",
+        fires |s| { edit!(s, DbInstance, "db", |d| { d.engine = DbEngine::Mariadb; d.engine_version = "10.11".into(); d.instance_class = "db.t2.small".into(); d.performance_insights_retention_days = Some(7) }) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| { d.engine = DbEngine::Postgres; d.engine_version = "16".into(); d.performance_insights_retention_days = Some(7) }) };
+    e0512_insights_retention: "E0512",
+        fires |s| { edit!(s, DbInstance, "db", |d| { d.instance_class = "db.m7g.large".into(); d.performance_insights_retention_days = Some(94) }) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| { d.instance_class = "db.m7g.large".into(); d.performance_insights_retention_days = Some(713) }) };
+    e0512_insights_limits: "E0512",
+        fires |s| { edit!(s, DbInstance, "db", |d| { d.instance_class = "db.m7g.large".into(); d.performance_insights_retention_days = Some(744) }) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| { d.instance_class = "db.m7g.large".into(); d.performance_insights_retention_days = Some(731) }) };
+    e0513_monitoring_interval: "E0513",
+        fires |s| { let m = s.add("monitoring", Role::rds_monitoring()); edit!(s, DbInstance, "db", |d| *d = d.clone().enhanced_monitoring(0, &m)) },
+        quiet |s| { let m = s.add("monitoring", Role::rds_monitoring()); edit!(s, DbInstance, "db", |d| *d = d.clone().enhanced_monitoring(60, &m)) };
+    e0514_monitoring_role_trust: "E0514",
+        fires |s| { let m = s.add("monitoring", Role::for_service("rds.amazonaws.com").managed_policy(Role::RDS_ENHANCED_MONITORING)); edit!(s, DbInstance, "db", |d| *d = d.clone().enhanced_monitoring(1, &m)) },
+        quiet |s| { let m = s.add("monitoring", Role::rds_monitoring()); edit!(s, DbInstance, "db", |d| *d = d.clone().enhanced_monitoring(1, &m)) };
+    e0510_mariadb_iam_auth: "E0510",
+        fires |s| { edit!(s, DbInstance, "db", |d| { d.engine = DbEngine::Mariadb; d.engine_version = "10.6".into() }) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| { d.engine = DbEngine::Mariadb; d.engine_version = "10.11.9".into() }) };
 
     // ---- E09xx stack-level
     e0901_stack_name: "E0901",
@@ -468,12 +489,21 @@ cases! {
             edit!(s, Role, "app", |r| r.grants.push(Ref::<DbInstance>::from_id("db").secret_read()))
         },
         quiet |s| { edit!(s, Role, "app", |r| r.grants.push(Ref::<DbInstance>::from_id("db").secret_read())) };
+    e0605_connect_without_iam_auth: "E0605",
+        fires |s| {
+            edit!(s, DbInstance, "db", |d| d.iam_database_authentication = false);
+            edit!(s, Role, "app", |r| r.grants.push(Ref::<DbInstance>::from_id("db").grant_connect("app")))
+        },
+        quiet |s| { edit!(s, Role, "app", |r| r.grants.push(Ref::<DbInstance>::from_id("db").grant_connect("app"))) };
     e0606_role_without_profile: "E0606",
         fires |s| {
             s.add("fn", Role::for_service("lambda.amazonaws.com"));
             edit!(s, LaunchTemplate, "web", |t| t.instance_role = Some(Ref::from_id("fn")))
         },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.instance_role = Some(Ref::from_id("app"))) };
+    e0607_connect_user: "E0607",
+        fires |s| { edit!(s, Role, "app", |r| r.grants.push(Ref::<DbInstance>::from_id("db").grant_connect("*"))) },
+        quiet |s| { edit!(s, Role, "app", |r| r.grants.push(Ref::<DbInstance>::from_id("db").grant_connect("shop_app_2"))) };
 
     e0701_zone_name: "E0701",
         fires |s| { s.add("dns", HostedZone::new("example")); },
@@ -569,6 +599,12 @@ cases! {
     rds_004_backups: "INFRA-RDS-004",
         fires |s| { edit!(s, DbInstance, "db", |d| d.backup_retention_days = 6) },
         quiet |s| { edit!(s, DbInstance, "db", |d| d.backup_retention_days = 7) };
+    rds_005_iam_auth: "INFRA-RDS-005",
+        fires |s| { edit!(s, DbInstance, "db", |d| d.iam_database_authentication = false) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| d.iam_database_authentication = true) };
+    rds_006_plain_password: "INFRA-RDS-006",
+        fires |s| { edit!(s, DbInstance, "db", |d| d.master_password = MasterPassword::Plain(Sensitive::new("correct-horse-9"))) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| d.master_password = MasterPassword::FromEnv("DB_PASSWORD".into())) };
     s3_001_public_access: "INFRA-S3-001",
         fires |s| { edit!(s, Bucket, "uploads", |b| b.public_access_block.block_public_policy = false) },
         quiet |s| { edit!(s, Bucket, "uploads", |b| b.public_access_block = PublicAccessBlock::ALL) };

@@ -44,7 +44,7 @@ fn list(value: &Value) -> Vec<String> {
 }
 
 /// A policy's statements as sorted `(effect, actions, resources)`.
-fn statements(doc: &Value) -> Vec<(String, Vec<String>, Vec<String>)> {
+pub(crate) fn statements(doc: &Value) -> Vec<(String, Vec<String>, Vec<String>)> {
     let mut out: Vec<_> = doc["Statement"]
         .as_array()
         .expect("statements are a list")
@@ -61,12 +61,12 @@ fn statements(doc: &Value) -> Vec<(String, Vec<String>, Vec<String>)> {
     out
 }
 
-fn allow(actions: &[&str], resources: &[&str]) -> (String, Vec<String>, Vec<String>) {
+pub(crate) fn allow(actions: &[&str], resources: &[&str]) -> (String, Vec<String>, Vec<String>) {
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     ("Allow".into(), strings(actions), strings(resources))
 }
 
-async fn inline_policy(aws: &Aws, role: &str) -> Option<Value> {
+pub(crate) async fn inline_policy(aws: &Aws, role: &str) -> Option<Value> {
     let got = aws
         .iam
         .get_role_policy()

@@ -7,6 +7,7 @@
 mod apply;
 mod aws;
 mod broken;
+mod database;
 mod destroy;
 mod dns;
 mod drift;
