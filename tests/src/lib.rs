@@ -3,10 +3,14 @@
 //! [`Emulator::start`] runs `moto_server` on a free loopback port under a small watchdog that
 //! stops it when the test process exits, however it exits, so no emulator outlives its tests.
 //! [`proxy::CountingProxy`] sits between a client and the emulator and records the AWS
-//! operations that pass.
+//! operations that pass. [`aws::Aws`] reads what the emulator holds with the raw SDK clients;
+//! [`support`] runs the `infra` binary.
 
+pub mod aws;
+pub mod iam;
 pub mod proxy;
 pub mod refresh_double;
+pub mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -106,13 +110,7 @@ impl Emulator {
 
     /// Environment for a child process (the `infra` binary) to talk to this emulator.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_REGION", "ap-northeast-2".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+        aws_env(self.endpoint())
     }
 
     /// Set this process's AWS environment to the emulator (for in-process SDK clients).
@@ -151,6 +149,18 @@ impl Emulator {
         let _ = stream.read_to_string(&mut response);
         response.lines().next().unwrap_or_default().to_string()
     }
+}
+
+/// The standard AWS environment for a child process (the `infra` binary) to talk to an emulator
+/// at `endpoint`, with test credentials.
+fn aws_env(endpoint: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "ap-northeast-2".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
 }
 
 impl Drop for Emulator {

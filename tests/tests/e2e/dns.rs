@@ -2,11 +2,7 @@
 //! certificate's validation records, read back through Route53's API; a record infra did not
 //! write survives apply and destroy, and the zone holding it is not deleted.
 
-use std::collections::BTreeMap;
-
-use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
-};
+use aws_sdk_route53::types::{ChangeAction, RrType};
 use infra_tests::Emulator;
 
 use crate::aws::Aws;
@@ -14,70 +10,10 @@ use crate::support::{edited_stack, infra, stack_file, TempDir};
 
 const STACK: &str = "closet";
 
-/// The id of the zone named `example.com.`, if there is one.
-async fn zone_id(aws: &Aws) -> Option<String> {
-    let out = aws.route53.list_hosted_zones().send().await.unwrap();
-    out.hosted_zones()
-        .iter()
-        .find(|z| z.name() == "example.com.")
-        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-}
-
-/// Every record set of the zone, by `NAME TYPE`.
-async fn records(aws: &Aws, zone: &str) -> BTreeMap<String, ResourceRecordSet> {
-    let out = aws
-        .route53
-        .list_resource_record_sets()
-        .hosted_zone_id(zone)
-        .send()
-        .await
-        .unwrap();
-    out.resource_record_sets()
-        .iter()
-        .map(|s| (format!("{} {}", s.name(), s.r#type().as_str()), s.clone()))
-        .collect()
-}
-
 /// Someone else's TXT record in the zone.
 async fn add_foreign(aws: &Aws, zone: &str, action: ChangeAction) {
-    change(
-        aws,
-        zone,
-        action,
-        "keep.example.com",
-        RrType::Txt,
-        "\"mine\"",
-    )
-    .await
-}
-
-async fn change(
-    aws: &Aws,
-    zone: &str,
-    action: ChangeAction,
-    name: &str,
-    kind: RrType,
-    value: &str,
-) {
-    let set = ResourceRecordSet::builder()
-        .name(name)
-        .r#type(kind)
-        .ttl(60)
-        .resource_records(ResourceRecord::builder().value(value).build().unwrap())
-        .build()
-        .unwrap();
-    let change = Change::builder()
-        .action(action)
-        .resource_record_set(set)
-        .build()
-        .unwrap();
-    aws.route53
-        .change_resource_record_sets()
-        .hosted_zone_id(zone)
-        .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
-        .send()
+    aws.change_record(zone, action, "keep.example.com", RrType::Txt, "\"mine\"")
         .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,8 +31,8 @@ async fn closet_gets_its_zone_alias_and_validation_records_and_leaves_foreign_re
     );
 
     let aws = Aws::connect(&emulator.endpoint()).await;
-    let zone = zone_id(&aws).await.expect("the zone exists");
-    let sets = records(&aws, &zone).await;
+    let zone = aws.zone_id("example.com.").await.expect("the zone exists");
+    let sets = aws.records(&zone).await;
 
     // The alias: the load balancer's DNS name and canonical zone id.
     let load_balancers = aws.load_balancers(STACK).await;
@@ -117,27 +53,7 @@ async fn closet_gets_its_zone_alias_and_validation_records_and_leaves_foreign_re
     // The validation CNAMEs: ACM's exact names and values, and the certificate is ISSUED.
     let certificates = aws.certificates(STACK).await;
     let (arn, _) = &certificates["site"];
-    let detail = aws
-        .acm
-        .describe_certificate()
-        .certificate_arn(arn)
-        .send()
-        .await
-        .unwrap()
-        .certificate
-        .unwrap();
-    assert_eq!(detail.status().map(|s| s.as_str()), Some("ISSUED"));
-    let validation: Vec<_> = detail
-        .domain_validation_options()
-        .iter()
-        .filter_map(|o| o.resource_record())
-        .collect();
-    assert!(!validation.is_empty());
-    for r in validation {
-        let name = r.name();
-        let set = &sets[&format!("{name} CNAME")];
-        assert_eq!(set.resource_records()[0].value(), r.value());
-    }
+    aws.assert_issued_and_validated_in(arn, &sets).await;
     let https = aws.listeners(alb.load_balancer_arn().unwrap()).await;
     assert!(https.contains_key(&443));
 
@@ -166,7 +82,7 @@ async fn closet_gets_its_zone_alias_and_validation_records_and_leaves_foreign_re
         destroy.output()
     );
     assert!(destroy.output().contains("keep.example.com TXT"));
-    let left: Vec<String> = records(&aws, &zone).await.into_keys().collect();
+    let left: Vec<String> = aws.records(&zone).await.into_keys().collect();
     assert_eq!(
         left,
         [
@@ -188,7 +104,7 @@ async fn closet_gets_its_zone_alias_and_validation_records_and_leaves_foreign_re
         ],
     )
     .assert_success();
-    assert_eq!(zone_id(&aws).await, None);
+    assert_eq!(aws.zone_id("example.com.").await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,8 +127,7 @@ async fn in_an_existing_zone_a_name_taken_by_someone_else_is_refused_and_the_zon
         .trim_start_matches("/hostedzone/")
         .to_string();
     add_foreign(&aws, &zone, ChangeAction::Create).await;
-    change(
-        &aws,
+    aws.change_record(
         &zone,
         ChangeAction::Create,
         "closet.example.com",
@@ -235,15 +150,14 @@ async fn in_an_existing_zone_a_name_taken_by_someone_else_is_refused_and_the_zon
     ] {
         assert!(refused.output().contains(expected), "`{expected}` missing:\n{}", refused.output());
     }
-    let a = &records(&aws, &zone).await["closet.example.com. A"];
+    let a = &aws.records(&zone).await["closet.example.com. A"];
     assert_eq!(
         a.resource_records()[0].value(),
         "192.0.2.10",
         "the foreign record is untouched"
     );
 
-    change(
-        &aws,
+    aws.change_record(
         &zone,
         ChangeAction::Delete,
         "closet.example.com",
@@ -258,11 +172,11 @@ async fn in_an_existing_zone_a_name_taken_by_someone_else_is_refused_and_the_zon
     )
     .assert_success();
     assert_eq!(
-        zone_id(&aws).await.as_deref(),
+        aws.zone_id("example.com.").await.as_deref(),
         Some(zone.as_str()),
         "the existing zone stays"
     );
-    let left: Vec<String> = records(&aws, &zone).await.into_keys().collect();
+    let left: Vec<String> = aws.records(&zone).await.into_keys().collect();
     assert_eq!(
         left,
         [
