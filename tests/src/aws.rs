@@ -824,6 +824,40 @@ impl Aws {
 
     /// Everything still tagged with `stack`, as `kind id` lines (empty when all is gone).
     pub async fn remaining(&self, stack: &str, buckets: &[&str]) -> Vec<String> {
+        let mut left = self.remaining_outside_elb_asg_rds(stack, buckets).await;
+        let mut note = |kind: &str, ids: Vec<String>| {
+            left.extend(ids.into_iter().map(|id| format!("{kind} {id}")));
+        };
+        note(
+            "load balancer",
+            self.load_balancers(stack).await.into_keys().collect(),
+        );
+        note(
+            "target group",
+            self.target_groups(stack).await.into_keys().collect(),
+        );
+        note(
+            "auto scaling group",
+            self.auto_scaling_groups(stack).await.into_keys().collect(),
+        );
+        note(
+            "db instance",
+            self.db_instances(stack).await.into_keys().collect(),
+        );
+        note(
+            "db subnet group",
+            self.db_subnet_groups(stack).await.into_keys().collect(),
+        );
+        left
+    }
+
+    /// [`Aws::remaining`] without ELBv2, Auto Scaling and RDS, which LocalStack's free edition
+    /// does not serve.
+    pub async fn remaining_outside_elb_asg_rds(
+        &self,
+        stack: &str,
+        buckets: &[&str],
+    ) -> Vec<String> {
         let mut left = Vec::new();
         let mut note = |kind: &str, ids: Vec<String>| {
             left.extend(ids.into_iter().map(|id| format!("{kind} {id}")));
@@ -845,26 +879,6 @@ impl Aws {
         note(
             "launch template",
             self.launch_templates(stack).await.into_keys().collect(),
-        );
-        note(
-            "load balancer",
-            self.load_balancers(stack).await.into_keys().collect(),
-        );
-        note(
-            "target group",
-            self.target_groups(stack).await.into_keys().collect(),
-        );
-        note(
-            "auto scaling group",
-            self.auto_scaling_groups(stack).await.into_keys().collect(),
-        );
-        note(
-            "db instance",
-            self.db_instances(stack).await.into_keys().collect(),
-        );
-        note(
-            "db subnet group",
-            self.db_subnet_groups(stack).await.into_keys().collect(),
         );
         note(
             "certificate",
