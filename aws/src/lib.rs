@@ -136,6 +136,7 @@ impl AwsProvider {
 }
 
 /// Which module serves a kind.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Service {
     Ec2,
     Elbv2,
@@ -167,22 +168,49 @@ fn service(kind: Kind) -> Service {
     }
 }
 
+/// A service's discovery, or nothing when the endpoint does not implement the service (HTTP 501)
+/// and the stack declares none of its kinds: an endpoint holds nothing of a service it lacks.
+/// AWS has them all; LocalStack's free edition lacks ELBv2, Auto Scaling and RDS.
+async fn unless_unserved(
+    stack: &Stack,
+    of: Service,
+    discovery: impl std::future::Future<Output = Result<Vec<Observed>, ProviderError>>,
+) -> Result<Vec<Observed>, ProviderError> {
+    match discovery.await {
+        Err(e)
+            if support::error_code(&e) == Some(support::NOT_IMPLEMENTED)
+                && !stack
+                    .resources
+                    .iter()
+                    .any(|r| service(r.resource.kind()) == of) =>
+        {
+            Ok(Vec::new())
+        }
+        found => found,
+    }
+}
+
 #[async_trait]
 impl Provider for AwsProvider {
     async fn discover(&self, stack: &Stack) -> Result<Vec<Observed>, ProviderError> {
         let (ec2, elb, acm, asg, rds, s3, iam) = futures::try_join!(
-            ec2::discover(self, stack),
-            elbv2::discover(self, stack),
-            acm::discover(self, stack),
-            autoscaling::discover(self, stack),
-            rds::discover(self, stack),
-            s3::discover(self, stack),
-            iam::discover(self, stack),
+            unless_unserved(stack, Service::Ec2, ec2::discover(self, stack)),
+            unless_unserved(stack, Service::Elbv2, elbv2::discover(self, stack)),
+            unless_unserved(stack, Service::Acm, acm::discover(self, stack)),
+            unless_unserved(
+                stack,
+                Service::AutoScaling,
+                autoscaling::discover(self, stack)
+            ),
+            unless_unserved(stack, Service::Rds, rds::discover(self, stack)),
+            unless_unserved(stack, Service::S3, s3::discover(self, stack)),
+            unless_unserved(stack, Service::Iam, iam::discover(self, stack)),
         )?;
         let mut all = [ec2, elb, acm, asg, rds, s3, iam].concat();
         // After the others: an alias record names its load balancer by DNS name only, and a
         // certificate's validation records are in a zone.
-        let dns = route53::discover(self, stack, &mut all).await?;
+        let dns = route53::discover(self, stack, &mut all);
+        let dns = unless_unserved(stack, Service::Route53, dns).await?;
         all.extend(dns);
         Ok(relink::relink(all))
     }
@@ -298,5 +326,33 @@ impl Provider for AwsProvider {
             Service::Iam => iam::adopt(self, ctx, observed).await,
             Service::Route53 => route53::adopt(self, ctx, observed).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infra_core::prelude::Vpc;
+
+    fn not_implemented() -> ProviderError {
+        ProviderError::Api {
+            operation: "rds:DescribeDBInstances".into(),
+            code: support::NOT_IMPLEMENTED.into(),
+            message: "InternalFailure: not included in your current license plan".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unserved_service_holds_nothing_unless_the_stack_declares_its_kinds() {
+        let mut stack = Stack::new("s", "ap-northeast-2");
+        stack.add("main", Vpc::new("10.0.0.0/16"));
+        let none = unless_unserved(&stack, Service::Rds, async { Err(not_implemented()) }).await;
+        assert!(none.unwrap().is_empty());
+        let declared = unless_unserved(&stack, Service::Ec2, async { Err(not_implemented()) });
+        assert!(declared.await.is_err());
+        let other = ProviderError::Other("connection reset".into());
+        assert!(unless_unserved(&stack, Service::Rds, async { Err(other) })
+            .await
+            .is_err());
     }
 }

@@ -3,20 +3,50 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use infra_core::provider::{Progress, TAG_ID, TAG_STACK};
 use infra_core::{Address, ProviderError};
 use sha2::{Digest, Sha256};
 
+/// The code of an answer with HTTP status 501: the endpoint does not implement the operation at
+/// all. AWS never answers so for the APIs used here; LocalStack's free edition does for ELBv2,
+/// Auto Scaling and RDS (`InternalFailure: ... not included in your current license plan`).
+pub(crate) const NOT_IMPLEMENTED: &str = "NotImplemented";
+
+/// What [`api_error`] needs beyond the error metadata: the HTTP status of the answer, if any.
+pub(crate) trait HttpStatus {
+    fn http_status(&self) -> Option<u16>;
+}
+
+impl<E> HttpStatus for SdkError<E, HttpResponse> {
+    fn http_status(&self) -> Option<u16> {
+        self.raw_response().map(|r| r.status().as_u16())
+    }
+}
+
 /// An SDK error as a [`ProviderError::Api`] carrying the service's code and message.
-/// `operation` reads `service:Operation`, e.g. `ec2:CreateSubnet`.
+/// `operation` reads `service:Operation`, e.g. `ec2:CreateSubnet`. An HTTP 501 answer gets the
+/// code [`NOT_IMPLEMENTED`], the service's own code leading the message.
 pub(crate) fn api_error<E>(operation: &str, err: E) -> ProviderError
 where
-    E: ProvideErrorMetadata + std::error::Error,
+    E: ProvideErrorMetadata + HttpStatus + std::error::Error,
 {
     let code = err.code().map(str::to_string);
     let message = err.message().map(str::to_string);
+    if err.http_status() == Some(501) {
+        return ProviderError::Api {
+            operation: operation.to_string(),
+            code: NOT_IMPLEMENTED.to_string(),
+            message: [code, message]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": "),
+        };
+    }
     match (code, message) {
         (Some(code), message) => ProviderError::Api {
             operation: operation.to_string(),
@@ -329,6 +359,31 @@ mod tests {
             "InvalidLaunchTemplateName.NotFoundException"
         )));
         assert!(!is_not_found(&api("DependencyViolation")));
+    }
+
+    #[test]
+    fn a_501_answer_is_not_implemented_and_keeps_the_service_code() {
+        use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let answer = |status: u16| {
+            let meta = ErrorMetadata::builder()
+                .code("InternalFailure")
+                .message("The API for service rds is not included in your current license plan")
+                .build();
+            let response = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+            SdkError::service_error(DescribeDBInstancesError::generic(meta), response)
+        };
+        let unserved = api_error("rds:DescribeDBInstances", answer(501));
+        assert_eq!(error_code(&unserved), Some(NOT_IMPLEMENTED));
+        assert!(!is_retryable(&unserved));
+        assert_eq!(
+            unserved.to_string(),
+            "rds:DescribeDBInstances: NotImplemented: InternalFailure: The API for service rds is not included in your current license plan"
+        );
+        let failed = api_error("rds:DescribeDBInstances", answer(500));
+        assert_eq!(error_code(&failed), Some("InternalFailure"));
+        assert!(is_retryable(&failed));
     }
 
     #[test]

@@ -1,12 +1,18 @@
 //! Test support: a private AWS emulator (moto's server) per test binary.
 //!
 //! [`Emulator::start`] runs `moto_server` on a free loopback port under a small watchdog that
-//! stops it when the test process exits, however it exits, so no emulator outlives its tests.
+//! stops it when the test process exits, however it exits, so no emulator outlives its tests;
+//! [`localstack::LocalStack::start`] does the same with LocalStack's free edition.
 //! [`proxy::CountingProxy`] sits between a client and the emulator and records the AWS
-//! operations that pass.
+//! operations that pass. [`aws::Aws`] reads what the emulator holds with the raw SDK clients;
+//! [`support`] runs the `infra` binary.
 
+pub mod aws;
+pub mod iam;
+pub mod localstack;
 pub mod proxy;
 pub mod refresh_double;
+pub mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -41,19 +47,23 @@ pub fn moto_server() -> PathBuf {
     PathBuf::from("moto_server")
 }
 
-// The watchdog: start moto, then stop it as soon as the parent (the test process) is gone.
+// The watchdog: start the emulator (its output goes where the watchdog's goes), then stop it as
+// soon as the parent (the test process) is gone.
 const WATCHDOG: &str = r#"
 import os, signal, subprocess, sys, time
 parent = os.getppid()
-child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-signal.signal(signal.SIGTERM, lambda *_: (child.terminate(), sys.exit(0)))
+child = subprocess.Popen(sys.argv[1:])
+def stop(*_):
+    child.terminate()
+    try:
+        child.wait(5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
 while child.poll() is None and os.getppid() == parent:
     time.sleep(0.3)
-child.terminate()
-try:
-    child.wait(5)
-except subprocess.TimeoutExpired:
-    child.kill()
+stop()
 "#;
 
 impl Emulator {
@@ -84,7 +94,7 @@ impl Emulator {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
         let emulator = Emulator { port, child };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !emulator.answers() {
+        while !answers(port, "/moto-api/") {
             assert!(
                 Instant::now() < deadline,
                 "moto_server ({}) did not answer on port {port} within 60 s; run `localstack/emulator install`",
@@ -106,13 +116,7 @@ impl Emulator {
 
     /// Environment for a child process (the `infra` binary) to talk to this emulator.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_REGION", "ap-northeast-2".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+        aws_env(self.endpoint())
     }
 
     /// Set this process's AWS environment to the emulator (for in-process SDK clients).
@@ -125,41 +129,61 @@ impl Emulator {
     /// Clear all emulator state (`POST /moto-api/reset`). Slow once IAM was used: moto loads
     /// AWS's managed policies again (1.7 s on a busy 2-core machine, more under heavier load).
     pub fn reset(&self) {
-        let status = self.request("POST", "/moto-api/reset", Duration::from_secs(120));
+        let status = status_line(
+            self.port,
+            "POST",
+            "/moto-api/reset",
+            Duration::from_secs(120),
+        );
         assert!(status.starts_with("HTTP/1.1 200"), "reset failed: {status}");
     }
+}
 
-    fn answers(&self) -> bool {
-        TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            && self
-                .request("GET", "/moto-api/", Duration::from_secs(10))
-                .starts_with("HTTP/1.1 200")
-    }
+/// The standard AWS environment for a child process (the `infra` binary) to talk to an emulator
+/// at `endpoint`, with test credentials.
+fn aws_env(endpoint: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "ap-northeast-2".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
 
-    fn request(&self, method: &str, path: &str, timeout: Duration) -> String {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return String::new();
-        };
-        let _ = stream.set_read_timeout(Some(timeout));
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
-        if stream.write_all(request.as_bytes()).is_err() {
-            return String::new();
-        }
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response.lines().next().unwrap_or_default().to_string()
+/// Whether `GET path` on the loopback `port` answers 200.
+fn answers(port: u16, path: &str) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+        && status_line(port, "GET", path, Duration::from_secs(10)).starts_with("HTTP/1.1 200")
+}
+
+/// The status line of `METHOD path` on the loopback `port`, empty when nothing answers.
+fn status_line(port: u16, method: &str, path: &str, timeout: Duration) -> String {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return String::new();
     }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.lines().next().unwrap_or_default().to_string()
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
+        stop_watchdog(&mut self.child);
     }
+}
+
+/// Stop an emulator through its watchdog (which stops the emulator and waits for it).
+fn stop_watchdog(watchdog: &mut Child) {
+    let _ = Command::new("kill").arg(watchdog.id().to_string()).status();
+    let _ = watchdog.wait();
 }
 
 fn free_port() -> u16 {

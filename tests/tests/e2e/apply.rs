@@ -1,16 +1,14 @@
 //! Issue #6, items 1 and 2: a fresh apply of the reference stack creates every resource as
 //! declared, and a second apply changes nothing.
 
-use base64::Engine as _;
 use infra_tests::proxy::CountingProxy;
 use infra_tests::Emulator;
 
-use crate::aws::{ec2_tag, Aws, ID_TAG, STACK_TAG};
+use crate::aws::{assert_al2023, ec2_tag, ingress, sorted, tcp, user_data, Aws, ID_TAG, STACK_TAG};
 use crate::support::{assert_no_changes, infra, stack_file, upstream};
 
 const STACK: &str = "closet";
 const BUCKET: &str = "closet-uploads-apne2";
-const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 
 /// A fresh emulator with `stacks/closet.rs` applied.
 pub fn applied_closet() -> Emulator {
@@ -23,71 +21,24 @@ pub fn applied_closet() -> Emulator {
     emulator
 }
 
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_creates_every_resource_of_the_reference_stack_as_declared() {
     let emulator = applied_closet();
     let aws = Aws::connect(&emulator.endpoint()).await;
 
     // Network.
-    let vpcs = aws.vpcs(STACK).await;
-    assert_eq!(vpcs.keys().collect::<Vec<_>>(), ["main"]);
-    let vpc = &vpcs["main"];
-    let vpc_id = vpc.vpc_id().unwrap();
-    assert_eq!(vpc.cidr_block(), Some("10.0.0.0/16"));
-
-    let subnets = aws.subnets(STACK).await;
-    assert_eq!(subnets.keys().collect::<Vec<_>>(), ["public_a", "public_c"]);
-    for (id, cidr, zone) in [
-        ("public_a", "10.0.1.0/24", "ap-northeast-2a"),
-        ("public_c", "10.0.2.0/24", "ap-northeast-2c"),
-    ] {
-        let subnet = &subnets[id];
-        assert_eq!(subnet.cidr_block(), Some(cidr), "{id}");
-        assert_eq!(subnet.availability_zone(), Some(zone), "{id}");
-        assert_eq!(subnet.vpc_id(), Some(vpc_id), "{id}");
-        assert_eq!(subnet.map_public_ip_on_launch(), Some(true), "{id}");
-    }
-    let subnet_ids = sorted(
-        subnets
-            .values()
-            .map(|s| s.subnet_id().unwrap().to_string())
-            .collect(),
-    );
-
-    let gateways = aws.internet_gateways(STACK).await;
-    assert_eq!(gateways.keys().collect::<Vec<_>>(), ["gateway"]);
-    let igw = &gateways["gateway"];
-    let igw_id = igw.internet_gateway_id().unwrap();
-    assert!(
-        igw.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id)),
-        "the gateway is attached to the VPC: {igw:?}"
-    );
-
-    let tables = aws.route_tables(STACK).await;
-    assert_eq!(tables.keys().collect::<Vec<_>>(), ["public"]);
-    let table = &tables["public"];
-    assert!(
-        table
-            .routes()
-            .iter()
-            .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0")
-                && r.gateway_id() == Some(igw_id)),
-        "0.0.0.0/0 routes to the gateway: {:?}",
-        table.routes()
-    );
-    let associated = sorted(
-        table
-            .associations()
-            .iter()
-            .filter_map(|a| a.subnet_id().map(str::to_string))
-            .collect(),
-    );
-    assert_eq!(associated, subnet_ids);
+    let network = aws
+        .assert_public_network(
+            STACK,
+            "10.0.0.0/16",
+            &[
+                ("public_a", "10.0.1.0/24", "ap-northeast-2a"),
+                ("public_c", "10.0.2.0/24", "ap-northeast-2c"),
+            ],
+        )
+        .await;
+    let vpc_id = network.vpc_id.as_str();
+    let subnet_ids = network.subnet_ids;
 
     // Security groups, rule by rule.
     let groups = aws.security_groups(STACK).await;
@@ -96,50 +47,16 @@ async fn apply_creates_every_resource_of_the_reference_stack_as_declared() {
         ["alb", "api", "db", "web"]
     );
     let group_id = |id: &str| groups[id].group_id().unwrap().to_string();
-    // (protocol, from, to, peer, description)
-    type Ingress = (String, i32, i32, String, String);
-    let ingress = |id: &str| {
-        let mut rules: Vec<Ingress> = Vec::new();
-        for p in groups[id].ip_permissions() {
-            let protocol = p.ip_protocol().unwrap_or_default().to_string();
-            let (from, to) = (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1));
-            let rule = |peer: &str, description: Option<&str>| {
-                let description = description.unwrap_or_default().to_string();
-                (protocol.clone(), from, to, peer.to_string(), description)
-            };
-            for range in p.ip_ranges() {
-                rules.push(rule(
-                    range.cidr_ip().unwrap_or_default(),
-                    range.description(),
-                ));
-            }
-            for pair in p.user_id_group_pairs() {
-                rules.push(rule(
-                    pair.group_id().unwrap_or_default(),
-                    pair.description(),
-                ));
-            }
-        }
-        rules.sort();
-        rules
-    };
     // Every rule explains itself in the console: `from PEER` unless the stack says otherwise.
-    let tcp = |port: i32, peer: String, from: &str| {
-        ("tcp".to_string(), port, port, peer, format!("from {from}"))
-    };
-    let world = || "0.0.0.0/0".to_string();
+    let world = "0.0.0.0/0";
     assert_eq!(
-        ingress("alb"),
-        [
-            tcp(80, world(), "0.0.0.0/0"),
-            tcp(443, world(), "0.0.0.0/0")
-        ]
+        ingress(&groups["alb"]),
+        [tcp(80, world, world), tcp(443, world, world)]
     );
-    let alb = "ec2_security_group.alb";
-    assert_eq!(ingress("web"), [tcp(3000, group_id("alb"), alb)]);
-    assert_eq!(ingress("api"), [tcp(8080, group_id("alb"), alb)]);
-    let api = "ec2_security_group.api";
-    assert_eq!(ingress("db"), [tcp(3306, group_id("api"), api)]);
+    let (alb, api) = ("ec2_security_group.alb", "ec2_security_group.api");
+    assert_eq!(ingress(&groups["web"]), [tcp(3000, &group_id("alb"), alb)]);
+    assert_eq!(ingress(&groups["api"]), [tcp(8080, &group_id("alb"), alb)]);
+    assert_eq!(ingress(&groups["db"]), [tcp(3306, &group_id("api"), api)]);
     for group in groups.values() {
         assert_eq!(group.vpc_id(), Some(vpc_id));
     }
@@ -254,17 +171,7 @@ async fn apply_creates_every_resource_of_the_reference_stack_as_declared() {
     assert_eq!(sorted(tagged_ids), ["api", "http", "https"]);
 
     // Launch templates: the AMI from SSM, t3.micro, IMDSv2, user data.
-    let ami = aws
-        .ssm
-        .get_parameter()
-        .name(AL2023)
-        .send()
-        .await
-        .unwrap()
-        .parameter()
-        .and_then(|p| p.value())
-        .map(str::to_string)
-        .expect("the emulator serves the public AL2023 parameter");
+    let ami = aws.al2023_ami().await;
     let templates = aws.launch_templates(STACK).await;
     assert_eq!(templates.keys().collect::<Vec<_>>(), ["api", "web"]);
     for (id, image, port) in [
@@ -274,13 +181,7 @@ async fn apply_creates_every_resource_of_the_reference_stack_as_declared() {
         let data = aws
             .latest_template_data(templates[id].launch_template_id().unwrap())
             .await;
-        // Either the AMI id the parameter held at apply time, or EC2's own
-        // `resolve:ssm:` reference to the parameter (resolved at each launch).
-        let image_id = data.image_id().unwrap_or_default();
-        assert!(
-            image_id == ami || image_id == format!("resolve:ssm:{AL2023}"),
-            "{id}: image {image_id}, parameter holds {ami}"
-        );
+        assert_al2023(&data, &ami, id);
         assert_eq!(
             data.instance_type().map(|t| t.as_str()),
             Some("t3.micro"),
@@ -299,10 +200,7 @@ async fn apply_creates_every_resource_of_the_reference_stack_as_declared() {
         let ebs = root.ebs().expect("an EBS root volume");
         assert_eq!(ebs.encrypted(), Some(true), "{id}: root volume encrypted");
         assert_eq!(ebs.volume_type().map(|t| t.as_str()), Some("gp3"), "{id}");
-        let user_data = base64::engine::general_purpose::STANDARD
-            .decode(data.user_data().expect("user data is set"))
-            .expect("user data is base64");
-        let script = String::from_utf8(user_data).expect("user data is text");
+        let script = user_data(&data);
         assert!(script.starts_with("#!/bin/bash"), "{id}: {script}");
         assert!(script.contains("swapon /swapfile"), "{id}: {script}");
         assert!(
@@ -405,43 +303,11 @@ async fn apply_creates_every_resource_of_the_reference_stack_as_declared() {
     );
 
     // Bucket: public access blocked, encrypted, versioned, tagged.
-    let block = aws
-        .s3
-        .get_public_access_block()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
-    let block = block
-        .public_access_block_configuration()
-        .expect("a public access block");
-    assert_eq!(block.block_public_acls(), Some(true));
-    assert_eq!(block.ignore_public_acls(), Some(true));
-    assert_eq!(block.block_public_policy(), Some(true));
-    assert_eq!(block.restrict_public_buckets(), Some(true));
-    let encryption = aws
-        .s3
-        .get_bucket_encryption()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
-    let algorithm = encryption
-        .server_side_encryption_configuration()
-        .and_then(|c| c.rules().first())
-        .and_then(|r| r.apply_server_side_encryption_by_default())
-        .map(|d| d.sse_algorithm().as_str().to_string());
-    assert_eq!(algorithm.as_deref(), Some("AES256"));
-    assert_eq!(aws.bucket_versioning(BUCKET).as_deref(), Some("Enabled"));
-    let tags = aws.bucket_tags(BUCKET).await.expect("the bucket exists");
-    assert!(tags.contains(&(STACK_TAG.into(), STACK.into())), "{tags:?}");
-    assert!(
-        tags.contains(&(ID_TAG.into(), "uploads".into())),
-        "{tags:?}"
-    );
+    aws.assert_private_bucket(BUCKET, STACK, "uploads").await;
 
     // And the tag lookups above found each resource by its own id: spot-check one by hand.
-    assert_eq!(ec2_tag(vpc.tags(), STACK_TAG), Some(STACK));
+    let vpcs = aws.vpcs(STACK).await;
+    assert_eq!(ec2_tag(vpcs["main"].tags(), STACK_TAG), Some(STACK));
 }
 
 /// The target group a forward action sends to (plain or in a forward config).

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_rds::types::DbInstance;
+use infra_tests::iam::{allow, inline_policy, statements};
 use infra_tests::proxy::{CountingProxy, Fault, Operation, ProxyOptions};
 use infra_tests::Emulator;
 
 use crate::aws::Aws;
-use crate::identity::{allow, inline_policy, statements};
 use crate::support::{assert_no_changes, changed_fields, infra, plan_changes, upstream, TempDir};
 
 const STACK: &str = "vault";

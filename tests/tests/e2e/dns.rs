@@ -7,9 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
-};
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, RrType};
 use infra_tests::proxy::{CountingProxy, Fault, FaultHook, Operation, ProxyOptions};
 use infra_tests::Emulator;
 
@@ -20,70 +18,10 @@ use crate::support::{
 
 const STACK: &str = "closet";
 
-/// The id of the zone named `example.com.`, if there is one.
-async fn zone_id(aws: &Aws) -> Option<String> {
-    let out = aws.route53.list_hosted_zones().send().await.unwrap();
-    out.hosted_zones()
-        .iter()
-        .find(|z| z.name() == "example.com.")
-        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-}
-
-/// Every record set of the zone, by `NAME TYPE`.
-async fn records(aws: &Aws, zone: &str) -> BTreeMap<String, ResourceRecordSet> {
-    let out = aws
-        .route53
-        .list_resource_record_sets()
-        .hosted_zone_id(zone)
-        .send()
-        .await
-        .unwrap();
-    out.resource_record_sets()
-        .iter()
-        .map(|s| (format!("{} {}", s.name(), s.r#type().as_str()), s.clone()))
-        .collect()
-}
-
 /// Someone else's TXT record in the zone.
 async fn add_foreign(aws: &Aws, zone: &str, action: ChangeAction) {
-    change(
-        aws,
-        zone,
-        action,
-        "keep.example.com",
-        RrType::Txt,
-        "\"mine\"",
-    )
-    .await
-}
-
-async fn change(
-    aws: &Aws,
-    zone: &str,
-    action: ChangeAction,
-    name: &str,
-    kind: RrType,
-    value: &str,
-) {
-    let set = ResourceRecordSet::builder()
-        .name(name)
-        .r#type(kind)
-        .ttl(60)
-        .resource_records(ResourceRecord::builder().value(value).build().unwrap())
-        .build()
-        .unwrap();
-    let change = Change::builder()
-        .action(action)
-        .resource_record_set(set)
-        .build()
-        .unwrap();
-    aws.route53
-        .change_resource_record_sets()
-        .hosted_zone_id(zone)
-        .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
-        .send()
+    aws.change_record(zone, action, "keep.example.com", RrType::Txt, "\"mine\"")
         .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,8 +39,8 @@ async fn closet_gets_its_zone_alias_and_validation_records_and_leaves_foreign_re
     );
 
     let aws = Aws::connect(&emulator.endpoint()).await;
-    let zone = zone_id(&aws).await.expect("the zone exists");
-    let sets = records(&aws, &zone).await;
+    let zone = aws.zone_id("example.com.").await.expect("the zone exists");
+    let sets = aws.records(&zone).await;
 
     // The alias: the load balancer's DNS name and canonical zone id.
     let load_balancers = aws.load_balancers(STACK).await;
@@ -123,27 +61,7 @@ async fn closet_gets_its_zone_alias_and_validation_records_and_leaves_foreign_re
     // The validation CNAMEs: ACM's exact names and values, and the certificate is ISSUED.
     let certificates = aws.certificates(STACK).await;
     let (arn, _) = &certificates["site"];
-    let detail = aws
-        .acm
-        .describe_certificate()
-        .certificate_arn(arn)
-        .send()
-        .await
-        .unwrap()
-        .certificate
-        .unwrap();
-    assert_eq!(detail.status().map(|s| s.as_str()), Some("ISSUED"));
-    let validation: Vec<_> = detail
-        .domain_validation_options()
-        .iter()
-        .filter_map(|o| o.resource_record())
-        .collect();
-    assert!(!validation.is_empty());
-    for r in validation {
-        let name = r.name();
-        let set = &sets[&format!("{name} CNAME")];
-        assert_eq!(set.resource_records()[0].value(), r.value());
-    }
+    aws.assert_issued_and_validated_in(arn, &sets).await;
     let https = aws.listeners(alb.load_balancer_arn().unwrap()).await;
     assert!(https.contains_key(&443));
 
@@ -172,7 +90,7 @@ async fn closet_gets_its_zone_alias_and_validation_records_and_leaves_foreign_re
         destroy.output()
     );
     assert!(destroy.output().contains("keep.example.com TXT"));
-    let left: Vec<String> = records(&aws, &zone).await.into_keys().collect();
+    let left: Vec<String> = aws.records(&zone).await.into_keys().collect();
     assert_eq!(
         left,
         [
@@ -194,7 +112,7 @@ async fn closet_gets_its_zone_alias_and_validation_records_and_leaves_foreign_re
         ],
     )
     .assert_success();
-    assert_eq!(zone_id(&aws).await, None);
+    assert_eq!(aws.zone_id("example.com.").await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,8 +135,7 @@ async fn in_an_existing_zone_a_name_taken_by_someone_else_is_refused_and_the_zon
         .trim_start_matches("/hostedzone/")
         .to_string();
     add_foreign(&aws, &zone, ChangeAction::Create).await;
-    change(
-        &aws,
+    aws.change_record(
         &zone,
         ChangeAction::Create,
         "closet.example.com",
@@ -241,15 +158,14 @@ async fn in_an_existing_zone_a_name_taken_by_someone_else_is_refused_and_the_zon
     ] {
         assert!(refused.output().contains(expected), "`{expected}` missing:\n{}", refused.output());
     }
-    let a = &records(&aws, &zone).await["closet.example.com. A"];
+    let a = &aws.records(&zone).await["closet.example.com. A"];
     assert_eq!(
         a.resource_records()[0].value(),
         "192.0.2.10",
         "the foreign record is untouched"
     );
 
-    change(
-        &aws,
+    aws.change_record(
         &zone,
         ChangeAction::Delete,
         "closet.example.com",
@@ -264,11 +180,11 @@ async fn in_an_existing_zone_a_name_taken_by_someone_else_is_refused_and_the_zon
     )
     .assert_success();
     assert_eq!(
-        zone_id(&aws).await.as_deref(),
+        aws.zone_id("example.com.").await.as_deref(),
         Some(zone.as_str()),
         "the existing zone stays"
     );
-    let left: Vec<String> = records(&aws, &zone).await.into_keys().collect();
+    let left: Vec<String> = aws.records(&zone).await.into_keys().collect();
     assert_eq!(
         left,
         [
@@ -359,9 +275,7 @@ async fn a_zone_given_to_an_existing_certificate_gets_its_records_and_destroy_ta
     let (arn, wanted) = validation(&aws).await;
     assert!(!wanted.is_empty(), "ACM published validation records");
     let cname = |name: &str| format!("{name} CNAME");
-    assert!(!records(&aws, &zone)
-        .await
-        .contains_key(&cname(&wanted[0].0)));
+    assert!(!aws.records(&zone).await.contains_key(&cname(&wanted[0].0)));
 
     // Declaring the zone later is a change of the certificate that writes its records.
     let plan = infra(&emulator.endpoint(), &["plan", &validated, "--json"]);
@@ -376,7 +290,7 @@ async fn a_zone_given_to_an_existing_certificate_gets_its_records_and_destroy_ta
         &["apply", &validated, "--auto-approve"],
     )
     .assert_success();
-    let sets = records(&aws, &zone).await;
+    let sets = aws.records(&zone).await;
     for (name, value) in &wanted {
         assert_eq!(sets[&cname(name)].resource_records()[0].value(), value);
     }
@@ -388,7 +302,7 @@ async fn a_zone_given_to_an_existing_certificate_gets_its_records_and_destroy_ta
 
     // A validation record deleted by hand is drift, mended by the next apply.
     let name = &wanted[0].0;
-    let set = records(&aws, &zone).await[&cname(name)].clone();
+    let set = aws.records(&zone).await[&cname(name)].clone();
     let delete = Change::builder()
         .action(ChangeAction::Delete)
         .resource_record_set(set)
@@ -411,7 +325,7 @@ async fn a_zone_given_to_an_existing_certificate_gets_its_records_and_destroy_ta
         &["apply", &validated, "--auto-approve"],
     )
     .assert_success();
-    assert!(records(&aws, &zone).await.contains_key(&cname(name)));
+    assert!(aws.records(&zone).await.contains_key(&cname(name)));
 
     // The certificate deleted by hand leaves its records behind: they are this stack's (their
     // companions say so), so destroy takes them with the zone instead of calling them foreign.
@@ -509,8 +423,7 @@ async fn a_record_written_by_hand_is_imported_then_managed_and_the_existing_zone
         .unwrap()
         .id()
         .trim_start_matches("/hostedzone/");
-    change(
-        &aws,
+    aws.change_record(
         zone,
         ChangeAction::Create,
         "hello.example.org",
@@ -539,7 +452,7 @@ async fn a_record_written_by_hand_is_imported_then_managed_and_the_existing_zone
         "--auto-approve",
     ];
     infra(&emulator.endpoint(), &import).assert_success();
-    let sets = records(&aws, zone).await;
+    let sets = aws.records(zone).await;
     let companion = &sets["_infra-txt.hello.example.org. TXT"];
     assert_eq!(
         companion.resource_records()[0].value(),
@@ -548,7 +461,7 @@ async fn a_record_written_by_hand_is_imported_then_managed_and_the_existing_zone
     // The hand-made record's TTL (60) is not the declared one: apply brings it in line.
     infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
     assert_eq!(
-        records(&aws, zone).await["hello.example.org. TXT"].ttl(),
+        aws.records(zone).await["hello.example.org. TXT"].ttl(),
         Some(300)
     );
     assert_no_changes(&emulator.endpoint(), &stack, "after the import");
@@ -558,6 +471,6 @@ async fn a_record_written_by_hand_is_imported_then_managed_and_the_existing_zone
         &["destroy", &stack, "--auto-approve", "--allow-data-loss"],
     )
     .assert_success();
-    let left: Vec<String> = records(&aws, zone).await.into_keys().collect();
+    let left: Vec<String> = aws.records(zone).await.into_keys().collect();
     assert_eq!(left, ["example.org. NS", "example.org. SOA"]);
 }

@@ -5,7 +5,6 @@
 //! Needs moto in `.venv` (`localstack/emulator install`); `scripts/test` does that first.
 
 mod apply;
-mod aws;
 mod broken;
 mod database;
 mod destroy;
@@ -19,5 +18,7 @@ mod replace;
 mod secrets;
 mod single;
 mod stack_file;
-mod support;
 mod wiring;
+
+// The AWS readers and the `infra` runner, from the infra-tests library.
+use infra_tests::{aws, support};

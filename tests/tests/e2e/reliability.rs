@@ -11,10 +11,13 @@ use std::sync::{Arc, Mutex};
 use infra_tests::proxy::{CountingProxy, Fault, FaultHook, Operation, ProxyOptions};
 use infra_tests::Emulator;
 
-use crate::aws::Aws;
-use crate::support::{assert_no_changes, infra, infra_command, run, stack_file, upstream};
+use crate::aws::{Aws, ELSEWHERE_LOCK_ID};
+use crate::support::{
+    assert_no_changes, assert_refused_by_the_held_lock, infra, infra_command, run, stack_file,
+    upstream,
+};
 
-const LOCK_PARAMETER: &str = "/infra/locks/closet";
+const STACK: &str = "closet";
 
 /// What `stacks/closet.rs` makes, by kind.
 fn closet_inventory() -> BTreeMap<&'static str, usize> {
@@ -173,24 +176,11 @@ async fn inventory(aws: &Aws) -> BTreeMap<&'static str, usize> {
     n
 }
 
-async fn lock_holder_id(aws: &Aws) -> Option<String> {
-    let got = aws
-        .ssm
-        .get_parameter()
-        .name(LOCK_PARAMETER)
-        .send()
-        .await
-        .ok()?;
-    let value: serde_json::Value =
-        serde_json::from_str(got.parameter()?.value()?).expect("the lock holds JSON");
-    value["id"].as_str().map(str::to_string)
-}
-
 /// After whatever happened before: apply `stack` (closet, possibly edited) again, releasing a
 /// lock a killed run left, then check that it converged: the plan is empty, every kind counts
 /// what closet declares (no duplicates, nothing missing), and the lock is released.
 async fn assert_converges(emulator: &Emulator, aws: &Aws, stack: &str, trial: &str) {
-    if let Some(id) = lock_holder_id(aws).await {
+    if let Some(id) = aws.lock_holder_id(STACK).await {
         infra(
             &emulator.endpoint(),
             &["force-unlock", stack, &id, "--auto-approve"],
@@ -210,7 +200,7 @@ async fn assert_converges(emulator: &Emulator, aws: &Aws, stack: &str, trial: &s
         "{trial}: what exists differs from the stack"
     );
     assert_eq!(
-        lock_holder_id(aws).await,
+        aws.lock_holder_id(STACK).await,
         None,
         "{trial}: the lock was left behind"
     );
@@ -459,7 +449,11 @@ async fn faults_on_the_wire_are_retried_and_never_make_a_duplicate() {
             .filter(|(_, n)| *n > 0)
             .collect();
         assert!(left.is_empty(), "seed {seed}: destroy left {left:?}");
-        assert_eq!(lock_holder_id(&aws).await, None, "seed {seed}: lock left");
+        assert_eq!(
+            aws.lock_holder_id(STACK).await,
+            None,
+            "seed {seed}: lock left"
+        );
     }
     println!(
         "{n} applies and {n} destroys under faults ({:?}): {applied} applies and {destroyed} destroys done in one run, all after a rerun, no duplicates, nothing left",
@@ -582,7 +576,7 @@ async fn ctrl_c_finishes_what_runs_starts_nothing_new_and_releases_the_lock() {
     );
     assert!(after.contains("not started: interrupted"), "{all}");
     assert_eq!(
-        lock_holder_id(&aws).await,
+        aws.lock_holder_id(STACK).await,
         None,
         "the lock is released:\n{all}"
     );
@@ -656,8 +650,8 @@ async fn a_held_lock_stops_apply_and_destroy_at_once_and_names_its_holder() {
     let aws = Aws::connect(&emulator.endpoint()).await;
     let stack = stack_file("closet.rs");
     // Another machine holds the lock.
-    take_lock_elsewhere(&aws).await;
-    assert_refused_by_the_held_lock(&emulator, "apply", &stack);
+    aws.take_lock_elsewhere(STACK).await;
+    assert_refused_by_the_held_lock(upstream(&emulator), "apply", &stack, STACK);
     assert_eq!(inventory(&aws).await.get("vpc"), Some(&0));
 
     // Read-only commands do not need the lock.
@@ -674,15 +668,15 @@ async fn a_held_lock_stops_apply_and_destroy_at_once_and_names_its_holder() {
     );
     assert_eq!(wrong.code, Some(1));
     assert!(
-        wrong
-            .stderr
-            .contains("is locked with id 0f1e2d3c4b5a6978, not 1111111111111111"),
+        wrong.stderr.contains(&format!(
+            "is locked with id {ELSEWHERE_LOCK_ID}, not 1111111111111111"
+        )),
         "{}",
         wrong.stderr
     );
     let unlocked = infra(
         &emulator.endpoint(),
-        &["force-unlock", &stack, "0f1e2d3c4b5a6978", "--auto-approve"],
+        &["force-unlock", &stack, ELSEWHERE_LOCK_ID, "--auto-approve"],
     );
     unlocked.assert_success();
     assert!(
@@ -690,64 +684,14 @@ async fn a_held_lock_stops_apply_and_destroy_at_once_and_names_its_holder() {
         "{}",
         unlocked.output()
     );
-    assert_eq!(lock_holder_id(&aws).await, None);
+    assert_eq!(aws.lock_holder_id(STACK).await, None);
     infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
-    assert_eq!(lock_holder_id(&aws).await, None);
+    assert_eq!(aws.lock_holder_id(STACK).await, None);
 
     // Destroy is refused the same way, before deleting anything.
-    take_lock_elsewhere(&aws).await;
-    assert_refused_by_the_held_lock(&emulator, "destroy", &stack);
+    aws.take_lock_elsewhere(STACK).await;
+    assert_refused_by_the_held_lock(upstream(&emulator), "destroy", &stack, STACK);
     assert_eq!(inventory(&aws).await, closet_inventory());
-}
-
-/// Write the lock as another machine's `infra apply` would have.
-async fn take_lock_elsewhere(aws: &Aws) {
-    let holder = serde_json::json!({
-        "id": "0f1e2d3c4b5a6978",
-        "operation": "apply",
-        "who": "dana@build-7",
-        "pid": 4242,
-        "created": 1_795_998_896u64,
-        "version": "0.1.0",
-    });
-    aws.ssm
-        .put_parameter()
-        .name(LOCK_PARAMETER)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .value(holder.to_string())
-        .send()
-        .await
-        .unwrap();
-}
-
-/// `infra COMMAND` fails at once naming the holder; its only write is the attempt to lock.
-fn assert_refused_by_the_held_lock(emulator: &Emulator, command: &str, stack: &str) {
-    let proxy = CountingProxy::start(upstream(emulator));
-    let refused = infra(
-        &proxy.endpoint(),
-        &[command, stack, "--auto-approve", "--allow-data-loss"],
-    );
-    assert_eq!(refused.code, Some(1), "{}", refused.output());
-    assert!(
-        refused.stderr.contains(
-            "error: stack `closet` is locked by dana@build-7 (`infra apply`, pid 4242) since 2026-11-30T00:34:56Z; lock id 0f1e2d3c4b5a6978"
-        ),
-        "{}",
-        refused.stderr
-    );
-    assert!(
-        refused
-            .stderr
-            .contains("infra force-unlock STACK 0f1e2d3c4b5a6978"),
-        "{}",
-        refused.stderr
-    );
-    let writes: Vec<String> = proxy.mutating().into_iter().map(|o| o.name).collect();
-    assert_eq!(
-        writes,
-        ["PutParameter"],
-        "`infra {command}`: the only write is the attempt to take the lock"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

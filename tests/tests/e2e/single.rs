@@ -2,10 +2,9 @@
 //! by an Auto Scaling Group of exactly one, no load balancer, and a bucket; then destroyed
 //! without `--allow-data-loss` because nothing in it holds data.
 
-use base64::Engine as _;
 use infra_tests::Emulator;
 
-use crate::aws::Aws;
+use crate::aws::{user_data, Aws};
 use crate::support::{infra, stack_file};
 
 const STACK: &str = "honeyflow";
@@ -34,10 +33,7 @@ async fn the_single_instance_stack_applies_and_destroys() {
     let data = aws
         .latest_template_data(templates["app"].launch_template_id().unwrap())
         .await;
-    let script = base64::engine::general_purpose::STANDARD
-        .decode(data.user_data().expect("user data"))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .expect("base64 user data");
+    let script = user_data(&data);
     assert!(
         script.contains("dd if=/dev/zero of=/swapfile bs=1M count=2048"),
         "{script}"

@@ -2,11 +2,10 @@
 //! the database endpoint, its secret's ARN and the bucket name from one apply from nothing; a
 //! replaced database rolls out a new template version; each checked through the AWS API.
 
-use base64::Engine as _;
 use infra_tests::refresh_double::{RefreshDouble, RefreshScript};
 
 use crate::apply::applied_closet;
-use crate::aws::Aws;
+use crate::aws::{user_data, Aws};
 use crate::support::{assert_no_changes, edited_stack, infra, stack_file, upstream, TempDir};
 
 const STACK: &str = "closet";
@@ -16,11 +15,7 @@ const BUCKET: &str = "closet-uploads-apne2";
 async fn latest_user_data(aws: &Aws, template: &str) -> String {
     let templates = aws.launch_templates(STACK).await;
     let id = templates[template].launch_template_id().unwrap();
-    let data = aws.latest_template_data(id).await;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data.user_data().expect("user data is set"))
-        .expect("user data is base64");
-    String::from_utf8(bytes).expect("user data is text")
+    user_data(&aws.latest_template_data(id).await)
 }
 
 /// The database's endpoint address and managed secret's ARN, as RDS reports them.

@@ -6,9 +6,20 @@ use std::collections::BTreeMap;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::Filter;
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
 
 pub const STACK_TAG: &str = "infra:stack";
 pub const ID_TAG: &str = "infra:id";
+
+/// The SSM parameter holding a stack's lock.
+pub fn lock_parameter(stack: &str) -> String {
+    format!("/infra/locks/{stack}")
+}
+
+/// The lock id [`Aws::take_lock_elsewhere`] writes.
+pub const ELSEWHERE_LOCK_ID: &str = "0f1e2d3c4b5a6978";
 
 pub struct Aws {
     endpoint: String,
@@ -204,6 +215,87 @@ impl Aws {
                 .map(|v| (owned(ec2_tags(v.tags()), stack), v.clone())),
             "launch templates",
         )
+    }
+
+    /// Check the public network the example stacks share: the VPC `main` with `cidr`, exactly the
+    /// public `subnets` `(id, cidr, zone)` in it, the gateway `gateway` attached to it and the
+    /// route table `public` sending 0.0.0.0/0 there, associated with every subnet.
+    pub async fn assert_public_network(
+        &self,
+        stack: &str,
+        cidr: &str,
+        subnets: &[(&str, &str, &str)],
+    ) -> PublicNetwork {
+        let vpcs = self.vpcs(stack).await;
+        assert_eq!(vpcs.keys().collect::<Vec<_>>(), ["main"]);
+        let vpc = &vpcs["main"];
+        let vpc_id = vpc.vpc_id().unwrap();
+        assert_eq!(vpc.cidr_block(), Some(cidr));
+
+        let found = self.subnets(stack).await;
+        let ids: Vec<&str> = subnets.iter().map(|(id, _, _)| *id).collect();
+        assert_eq!(found.keys().collect::<Vec<_>>(), ids);
+        for (id, cidr, zone) in subnets {
+            let subnet = &found[*id];
+            assert_eq!(subnet.cidr_block(), Some(*cidr), "{id}");
+            assert_eq!(subnet.availability_zone(), Some(*zone), "{id}");
+            assert_eq!(subnet.vpc_id(), Some(vpc_id), "{id}");
+            assert_eq!(subnet.map_public_ip_on_launch(), Some(true), "{id}");
+        }
+        let subnet_ids = sorted(
+            found
+                .values()
+                .map(|s| s.subnet_id().unwrap().to_string())
+                .collect(),
+        );
+
+        let gateways = self.internet_gateways(stack).await;
+        assert_eq!(gateways.keys().collect::<Vec<_>>(), ["gateway"]);
+        let igw = &gateways["gateway"];
+        let igw_id = igw.internet_gateway_id().unwrap();
+        assert!(
+            igw.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id)),
+            "the gateway is attached to the VPC: {igw:?}"
+        );
+
+        let tables = self.route_tables(stack).await;
+        assert_eq!(tables.keys().collect::<Vec<_>>(), ["public"]);
+        let table = &tables["public"];
+        assert!(
+            table
+                .routes()
+                .iter()
+                .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0")
+                    && r.gateway_id() == Some(igw_id)),
+            "0.0.0.0/0 routes to the gateway: {:?}",
+            table.routes()
+        );
+        let associated = sorted(
+            table
+                .associations()
+                .iter()
+                .filter_map(|a| a.subnet_id().map(str::to_string))
+                .collect(),
+        );
+        assert_eq!(associated, subnet_ids);
+        PublicNetwork {
+            vpc_id: vpc_id.to_string(),
+            subnet_ids,
+        }
+    }
+
+    /// The AMI id the public Amazon Linux 2023 parameter holds.
+    pub async fn al2023_ami(&self) -> String {
+        self.ssm
+            .get_parameter()
+            .name(AL2023)
+            .send()
+            .await
+            .unwrap()
+            .parameter()
+            .and_then(|p| p.value())
+            .map(str::to_string)
+            .expect("the emulator serves the public AL2023 parameter")
     }
 
     /// The data of a launch template's latest version.
@@ -509,6 +601,72 @@ impl Aws {
         Some(status.to_string())
     }
 
+    /// Check that the certificate `arn` is ISSUED and that `sets` (a zone's, from
+    /// [`Aws::records`]) hold each of its DNS validation CNAMEs, with ACM's exact names and values.
+    pub async fn assert_issued_and_validated_in(
+        &self,
+        arn: &str,
+        sets: &BTreeMap<String, ResourceRecordSet>,
+    ) {
+        let detail = self
+            .acm
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .certificate
+            .unwrap();
+        assert_eq!(detail.status().map(|s| s.as_str()), Some("ISSUED"));
+        let validation: Vec<_> = detail
+            .domain_validation_options()
+            .iter()
+            .filter_map(|o| o.resource_record())
+            .collect();
+        assert!(!validation.is_empty());
+        for r in validation {
+            let name = r.name();
+            let set = &sets[&format!("{name} CNAME")];
+            assert_eq!(set.resource_records()[0].value(), r.value());
+        }
+    }
+
+    /// Check that `bucket` blocks public access, is encrypted (SSE-S3), versioned and tagged as
+    /// `stack`'s `id`.
+    pub async fn assert_private_bucket(&self, bucket: &str, stack: &str, id: &str) {
+        let block = self
+            .s3
+            .get_public_access_block()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        let block = block
+            .public_access_block_configuration()
+            .expect("a public access block");
+        assert_eq!(block.block_public_acls(), Some(true));
+        assert_eq!(block.ignore_public_acls(), Some(true));
+        assert_eq!(block.block_public_policy(), Some(true));
+        assert_eq!(block.restrict_public_buckets(), Some(true));
+        let encryption = self
+            .s3
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        let algorithm = encryption
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first())
+            .and_then(|r| r.apply_server_side_encryption_by_default())
+            .map(|d| d.sse_algorithm().as_str().to_string());
+        assert_eq!(algorithm.as_deref(), Some("AES256"));
+        assert_eq!(self.bucket_versioning(bucket).as_deref(), Some("Enabled"));
+        let tags = self.bucket_tags(bucket).await.expect("the bucket exists");
+        assert!(tags.contains(&(STACK_TAG.into(), stack.into())), "{tags:?}");
+        assert!(tags.contains(&(ID_TAG.into(), id.into())), "{tags:?}");
+    }
+
     /// The bucket's tags, or `None` when the bucket does not exist.
     pub async fn bucket_tags(&self, bucket: &str) -> Option<Vec<(String, String)>> {
         if self.s3.head_bucket().bucket(bucket).send().await.is_err() {
@@ -576,8 +734,130 @@ impl Aws {
         arns
     }
 
+    /// The id of the hosted zone named `name` (with its final dot), if there is one.
+    pub async fn zone_id(&self, name: &str) -> Option<String> {
+        let out = self.route53.list_hosted_zones().send().await.unwrap();
+        out.hosted_zones()
+            .iter()
+            .find(|z| z.name() == name)
+            .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+    }
+
+    /// Every record set of the zone, by `NAME TYPE`.
+    pub async fn records(&self, zone: &str) -> BTreeMap<String, ResourceRecordSet> {
+        let out = self
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .send()
+            .await
+            .unwrap();
+        out.resource_record_sets()
+            .iter()
+            .map(|s| (format!("{} {}", s.name(), s.r#type().as_str()), s.clone()))
+            .collect()
+    }
+
+    /// Write one record with one value and a TTL of 60 into the zone, as someone else would.
+    pub async fn change_record(
+        &self,
+        zone: &str,
+        action: ChangeAction,
+        name: &str,
+        kind: RrType,
+        value: &str,
+    ) {
+        let set = ResourceRecordSet::builder()
+            .name(name)
+            .r#type(kind)
+            .ttl(60)
+            .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+            .build()
+            .unwrap();
+        let change = Change::builder()
+            .action(action)
+            .resource_record_set(set)
+            .build()
+            .unwrap();
+        self.route53
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The id of whoever holds `stack`'s lock, if anyone does.
+    pub async fn lock_holder_id(&self, stack: &str) -> Option<String> {
+        let got = self
+            .ssm
+            .get_parameter()
+            .name(lock_parameter(stack))
+            .send()
+            .await
+            .ok()?;
+        let value: serde_json::Value =
+            serde_json::from_str(got.parameter()?.value()?).expect("the lock holds JSON");
+        value["id"].as_str().map(str::to_string)
+    }
+
+    /// Write `stack`'s lock as another machine's `infra apply` would have.
+    pub async fn take_lock_elsewhere(&self, stack: &str) {
+        let holder = serde_json::json!({
+            "id": ELSEWHERE_LOCK_ID,
+            "operation": "apply",
+            "who": "dana@build-7",
+            "pid": 4242,
+            "created": 1_795_998_896u64,
+            "version": "0.1.0",
+        });
+        self.ssm
+            .put_parameter()
+            .name(lock_parameter(stack))
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .value(holder.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Everything still tagged with `stack`, as `kind id` lines (empty when all is gone).
     pub async fn remaining(&self, stack: &str, buckets: &[&str]) -> Vec<String> {
+        let mut left = self.remaining_outside_elb_asg_rds(stack, buckets).await;
+        let mut note = |kind: &str, ids: Vec<String>| {
+            left.extend(ids.into_iter().map(|id| format!("{kind} {id}")));
+        };
+        note(
+            "load balancer",
+            self.load_balancers(stack).await.into_keys().collect(),
+        );
+        note(
+            "target group",
+            self.target_groups(stack).await.into_keys().collect(),
+        );
+        note(
+            "auto scaling group",
+            self.auto_scaling_groups(stack).await.into_keys().collect(),
+        );
+        note(
+            "db instance",
+            self.db_instances(stack).await.into_keys().collect(),
+        );
+        note(
+            "db subnet group",
+            self.db_subnet_groups(stack).await.into_keys().collect(),
+        );
+        left
+    }
+
+    /// [`Aws::remaining`] without ELBv2, Auto Scaling and RDS, which LocalStack's free edition
+    /// does not serve.
+    pub async fn remaining_outside_elb_asg_rds(
+        &self,
+        stack: &str,
+        buckets: &[&str],
+    ) -> Vec<String> {
         let mut left = Vec::new();
         let mut note = |kind: &str, ids: Vec<String>| {
             left.extend(ids.into_iter().map(|id| format!("{kind} {id}")));
@@ -601,26 +881,6 @@ impl Aws {
             self.launch_templates(stack).await.into_keys().collect(),
         );
         note(
-            "load balancer",
-            self.load_balancers(stack).await.into_keys().collect(),
-        );
-        note(
-            "target group",
-            self.target_groups(stack).await.into_keys().collect(),
-        );
-        note(
-            "auto scaling group",
-            self.auto_scaling_groups(stack).await.into_keys().collect(),
-        );
-        note(
-            "db instance",
-            self.db_instances(stack).await.into_keys().collect(),
-        );
-        note(
-            "db subnet group",
-            self.db_subnet_groups(stack).await.into_keys().collect(),
-        );
-        note(
             "certificate",
             self.certificates(stack).await.into_keys().collect(),
         );
@@ -631,6 +891,77 @@ impl Aws {
         }
         left
     }
+}
+
+/// What [`Aws::assert_public_network`] found.
+pub struct PublicNetwork {
+    pub vpc_id: String,
+    /// Sorted.
+    pub subnet_ids: Vec<String>,
+}
+
+/// The public SSM parameter holding the latest Amazon Linux 2023 AMI.
+pub const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+
+pub fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Check that a template's image is Amazon Linux 2023: the AMI id `ami` the parameter held at
+/// apply time, or EC2's own `resolve:ssm:` reference to the parameter (resolved at each launch).
+pub fn assert_al2023(data: &aws_sdk_ec2::types::ResponseLaunchTemplateData, ami: &str, what: &str) {
+    let image_id = data.image_id().unwrap_or_default();
+    assert!(
+        image_id == ami || image_id == format!("resolve:ssm:{AL2023}"),
+        "{what}: image {image_id}, parameter holds {ami}"
+    );
+}
+
+/// A launch template's user data, decoded.
+pub fn user_data(data: &aws_sdk_ec2::types::ResponseLaunchTemplateData) -> String {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.user_data().expect("user data is set"))
+        .expect("user data is base64");
+    String::from_utf8(bytes).expect("user data is text")
+}
+
+/// One ingress rule as [`ingress`] lists it: `(protocol, from, to, peer, description)`.
+pub type Ingress = (String, i32, i32, String, String);
+
+/// A security group's ingress rules, sorted, the peer a CIDR or a group id.
+pub fn ingress(group: &aws_sdk_ec2::types::SecurityGroup) -> Vec<Ingress> {
+    let mut rules = Vec::new();
+    for p in group.ip_permissions() {
+        let protocol = p.ip_protocol().unwrap_or_default().to_string();
+        let (from, to) = (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1));
+        let rule = |peer: Option<&str>, description: Option<&str>| {
+            let (peer, description) = (peer.unwrap_or_default(), description.unwrap_or_default());
+            (
+                protocol.clone(),
+                from,
+                to,
+                peer.to_string(),
+                description.to_string(),
+            )
+        };
+        for range in p.ip_ranges() {
+            rules.push(rule(range.cidr_ip(), range.description()));
+        }
+        for pair in p.user_id_group_pairs() {
+            rules.push(rule(pair.group_id(), pair.description()));
+        }
+    }
+    rules.sort();
+    rules
+}
+
+/// A TCP rule on one port from `peer` (a CIDR or group id) described `from SOURCE` (the CIDR,
+/// or the group's address), as infra describes the rules it writes.
+pub fn tcp(port: i32, peer: &str, source: &str) -> Ingress {
+    let description = format!("from {source}");
+    ("tcp".to_string(), port, port, peer.to_string(), description)
 }
 
 /// The value of `key` among EC2 tags.

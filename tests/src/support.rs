@@ -5,7 +5,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use infra_tests::repo_root;
+use crate::aws::ELSEWHERE_LOCK_ID;
+use crate::proxy::CountingProxy;
+use crate::{aws_env, repo_root};
 
 /// `<target>/<profile>`: where this test binary's own build put its outputs.
 fn profile_dir() -> PathBuf {
@@ -114,11 +116,7 @@ pub fn infra_command(endpoint: &str, args: &[&str]) -> Command {
     command
         .args(args)
         .current_dir(repo_root())
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "ap-northeast-2")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(aws_env(endpoint.to_string()))
         .env("INFRA_CACHE_DIR", cache_dir())
         .env("NO_COLOR", "1")
         .env_remove("AWS_PROFILE")
@@ -270,6 +268,43 @@ pub fn dead_address() -> std::net::SocketAddr {
 }
 
 /// The emulator's address, for a proxy in front of it.
-pub fn upstream(emulator: &infra_tests::Emulator) -> std::net::SocketAddr {
+pub fn upstream(emulator: &crate::Emulator) -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], emulator.port()))
+}
+
+/// `infra COMMAND STACK_FILE` against the emulator at `upstream`, while another machine holds
+/// the lock of `stack` ([`crate::aws::Aws::take_lock_elsewhere`]): it fails at once naming the
+/// holder, and its only write is the attempt to take the lock.
+pub fn assert_refused_by_the_held_lock(
+    upstream: std::net::SocketAddr,
+    command: &str,
+    stack_file: &str,
+    stack: &str,
+) {
+    let proxy = CountingProxy::start(upstream);
+    let refused = infra(
+        &proxy.endpoint(),
+        &[command, stack_file, "--auto-approve", "--allow-data-loss"],
+    );
+    assert_eq!(refused.code, Some(1), "{}", refused.output());
+    assert!(
+        refused.stderr.contains(&format!(
+            "error: stack `{stack}` is locked by dana@build-7 (`infra apply`, pid 4242) since 2026-11-30T00:34:56Z; lock id {ELSEWHERE_LOCK_ID}"
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("infra force-unlock STACK {ELSEWHERE_LOCK_ID}")),
+        "{}",
+        refused.stderr
+    );
+    let writes: Vec<String> = proxy.mutating().into_iter().map(|o| o.name).collect();
+    assert_eq!(
+        writes,
+        ["PutParameter"],
+        "`infra {command}`: the only write is the attempt to take the lock"
+    );
 }
