@@ -604,13 +604,23 @@ pub(super) async fn adopt(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use acm::types::{RecordType, ResourceRecord};
+    use acm::types::{DomainStatus, RecordType, ResourceRecord};
 
     fn option(domain: &str, name: &str) -> DomainValidation {
+        option_with(domain, name, DomainStatus::PendingValidation)
+    }
+
+    /// A DNS validation option of `domain` with its CNAME at `name`, in `status`.
+    pub(in crate::acm) fn option_with(
+        domain: &str,
+        name: &str,
+        status: DomainStatus,
+    ) -> DomainValidation {
         DomainValidation::builder()
             .domain_name(domain)
+            .validation_status(status)
             .resource_record(
                 ResourceRecord::builder()
                     .name(name)

@@ -203,24 +203,8 @@ fn not_issued_in_time(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use acm::types::{DomainValidation, RecordType, ResourceRecord};
+    use crate::acm::certificate::tests::option_with;
     use infra_core::Kind;
-
-    fn option_with(domain: &str, name: &str, status: DomainStatus) -> DomainValidation {
-        DomainValidation::builder()
-            .domain_name(domain)
-            .validation_status(status)
-            .resource_record(
-                ResourceRecord::builder()
-                    .name(name)
-                    .r#type(RecordType::Cname)
-                    .value("_x.acm-validations.aws.")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
-    }
 
     #[test]
     fn the_timeout_names_the_certificate_its_status_the_missing_records_and_the_setting() {

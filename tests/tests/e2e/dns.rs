@@ -18,6 +18,20 @@ use crate::support::{
 
 const STACK: &str = "closet";
 
+/// A zone made outside infra (as a registrar or another tool would): its id.
+async fn registrar_zone(aws: &Aws, name: &str) -> String {
+    let created = aws
+        .route53
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(format!("registrar-{name}"))
+        .send()
+        .await
+        .unwrap();
+    let zone = created.hosted_zone().expect("the zone is in the answer");
+    zone.id().trim_start_matches("/hostedzone/").to_string()
+}
+
 /// Someone else's TXT record in the zone.
 async fn add_foreign(aws: &Aws, zone: &str, action: ChangeAction) {
     aws.change_record(zone, action, "keep.example.com", RrType::Txt, "\"mine\"")
@@ -120,20 +134,7 @@ async fn in_an_existing_zone_a_name_taken_by_someone_else_is_refused_and_the_zon
 {
     let emulator = Emulator::with_acm_validation_wait(2);
     let aws = Aws::connect(&emulator.endpoint()).await;
-    let created = aws
-        .route53
-        .create_hosted_zone()
-        .name("example.com")
-        .caller_reference("registrar")
-        .send()
-        .await
-        .unwrap();
-    let zone = created
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_string();
+    let zone = registrar_zone(&aws, "example.com").await;
     add_foreign(&aws, &zone, ChangeAction::Create).await;
     aws.change_record(
         &zone,
@@ -410,19 +411,7 @@ async fn changes_wait_for_insync_and_a_seen_or_lost_caller_reference_makes_one_z
 async fn a_record_written_by_hand_is_imported_then_managed_and_the_existing_zone_stays() {
     let emulator = Emulator::start();
     let aws = Aws::connect(&emulator.endpoint()).await;
-    let created = aws
-        .route53
-        .create_hosted_zone()
-        .name("example.org")
-        .caller_reference("registrar")
-        .send()
-        .await
-        .unwrap();
-    let zone = created
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/");
+    let zone = &registrar_zone(&aws, "example.org").await;
     aws.change_record(
         zone,
         ChangeAction::Create,
