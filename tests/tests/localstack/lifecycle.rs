@@ -124,6 +124,34 @@ async fn assert_as_declared(aws: &Aws) {
     }
 }
 
+/// The template's block-device mappings (its encrypted root volume) as a request gives them.
+fn root_volume_request(
+    current: &aws_sdk_ec2::types::ResponseLaunchTemplateData,
+) -> Vec<aws_sdk_ec2::types::LaunchTemplateBlockDeviceMappingRequest> {
+    use aws_sdk_ec2::types::{
+        LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    };
+    current
+        .block_device_mappings()
+        .iter()
+        .map(|m| {
+            let ebs = m.ebs().map(|e| {
+                LaunchTemplateEbsBlockDeviceRequest::builder()
+                    .set_volume_size(e.volume_size())
+                    .set_volume_type(e.volume_type().cloned())
+                    .set_encrypted(e.encrypted())
+                    .set_kms_key_id(e.kms_key_id().map(str::to_string))
+                    .set_delete_on_termination(e.delete_on_termination())
+                    .build()
+            });
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .set_device_name(m.device_name().map(str::to_string))
+                .set_ebs(ebs)
+                .build()
+        })
+        .collect()
+}
+
 /// Change the stack behind the tool's back, one resource of each service.
 async fn drift(aws: &Aws) {
     let groups = aws.security_groups(STACK).await;
@@ -137,7 +165,13 @@ async fn drift(aws: &Aws) {
                 .ip_protocol("tcp")
                 .from_port(9100)
                 .to_port(9100)
-                .user_id_group_pairs(UserIdGroupPair::builder().group_id(monitoring).build())
+                // LocalStack (moto inside) matches a group peer's description too; AWS ignores it.
+                .user_id_group_pairs(
+                    UserIdGroupPair::builder()
+                        .group_id(monitoring)
+                        .description("from ec2_security_group.monitoring")
+                        .build(),
+                )
                 .build(),
         )
         .send()
@@ -178,6 +212,7 @@ async fn drift(aws: &Aws) {
                 .build(),
         )
         .user_data(current.user_data().unwrap())
+        .set_block_device_mappings(Some(root_volume_request(&current)))
         .build();
     let version = aws
         .ec2
