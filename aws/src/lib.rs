@@ -292,6 +292,8 @@ impl Provider for AwsProvider {
         address: &Address,
         physical_id: &str,
     ) -> Result<Option<Observed>, ProviderError> {
+        // Route53 needs the stack's discovery first; relinking then reuses it.
+        let mut discovered = None;
         let found = match service(address.kind) {
             Service::Ec2 => ec2::read(self, stack, address, physical_id).await,
             Service::Elbv2 => elbv2::read(self, stack, address, physical_id).await,
@@ -302,15 +304,18 @@ impl Provider for AwsProvider {
             Service::Iam => iam::read(self, stack, address, physical_id).await,
             // An alias names its load balancer by DNS name: the others say which one that is.
             Service::Route53 => {
-                let others = self.discover(stack).await?;
-                route53::read(self, address, physical_id, &others).await
+                let others = discovered.insert(self.discover(stack).await?);
+                route53::read(self, address, physical_id, others).await
             }
         }?;
         let Some(found) = found else {
             return Ok(None);
         };
         // References in the foreign resource are physical ids; map the owned ones to logical ids.
-        let mut all = self.discover(stack).await?;
+        let mut all = match discovered {
+            Some(all) => all,
+            None => self.discover(stack).await?,
+        };
         all.push(found);
         Ok(relink::relink(all).pop())
     }

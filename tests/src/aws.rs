@@ -601,6 +601,18 @@ impl Aws {
         Some(status.to_string())
     }
 
+    /// What ACM says of the certificate `arn`.
+    pub async fn certificate_detail(&self, arn: &str) -> aws_sdk_acm::types::CertificateDetail {
+        self.acm
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .certificate
+            .expect("ACM describes the certificate")
+    }
+
     /// Check that the certificate `arn` is ISSUED and that `sets` (a zone's, from
     /// [`Aws::records`]) hold each of its DNS validation CNAMEs, with ACM's exact names and values.
     pub async fn assert_issued_and_validated_in(
@@ -608,15 +620,7 @@ impl Aws {
         arn: &str,
         sets: &BTreeMap<String, ResourceRecordSet>,
     ) {
-        let detail = self
-            .acm
-            .describe_certificate()
-            .certificate_arn(arn)
-            .send()
-            .await
-            .unwrap()
-            .certificate
-            .unwrap();
+        let detail = self.certificate_detail(arn).await;
         assert_eq!(detail.status().map(|s| s.as_str()), Some("ISSUED"));
         let validation: Vec<_> = detail
             .domain_validation_options()

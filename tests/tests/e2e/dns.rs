@@ -246,15 +246,7 @@ async fn org_zones(aws: &Aws) -> Vec<(String, String)> {
 /// ACM's validation records of the stack's certificate: (ARN, `NAME VALUE` pairs).
 async fn validation(aws: &Aws) -> (String, Vec<(String, String)>) {
     let (arn, _) = aws.certificates("names").await["site"].clone();
-    let detail = aws
-        .acm
-        .describe_certificate()
-        .certificate_arn(&arn)
-        .send()
-        .await
-        .unwrap()
-        .certificate
-        .unwrap();
+    let detail = aws.certificate_detail(&arn).await;
     let records = detail
         .domain_validation_options()
         .iter()

@@ -90,15 +90,7 @@ fn elb_like_proxy(emulator: &Emulator) -> (CountingProxy, Arc<Mutex<Vec<Seen>>>)
 async fn certificate(aws: &Aws) -> (String, String, Vec<String>) {
     let certificates = aws.certificates(STACK).await;
     let (arn, _) = certificates.get("site").expect("the certificate exists");
-    let detail = aws
-        .acm
-        .describe_certificate()
-        .certificate_arn(arn)
-        .send()
-        .await
-        .unwrap()
-        .certificate
-        .expect("ACM describes the certificate");
+    let detail = aws.certificate_detail(arn).await;
     let records = detail
         .domain_validation_options()
         .iter()
