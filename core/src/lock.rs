@@ -6,6 +6,7 @@
 //! (`infra force-unlock STACK LOCK_ID`), as with Terraform: only a person can tell that the
 //! holder is really gone.
 
+use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -136,6 +137,58 @@ pub trait StackLock: Send + Sync {
 
     /// Who holds the lock now, if anyone.
     async fn holder(&self, stack: &Stack) -> Result<Option<LockInfo>, LockError>;
+}
+
+/// Run `work` holding the stack's lock, as `infra apply`, `destroy` and `import` do: take it
+/// (failing at once with [`LockError::Held`] when someone holds it), run `work`, and release it
+/// whatever `work` returned. [`crate::engine::apply`] does not lock by itself; a program that
+/// applies a stack others may apply too wraps its plan and apply in this, planning again under
+/// the lock so that what runs is what exists now:
+///
+/// ```no_run
+/// use infra_core::engine::{self, ApplyOptions, NoHook, PlanOptions};
+/// use infra_core::{Provider, Stack, StackLock};
+///
+/// async fn apply_locked(
+///     provider: &(impl Provider + StackLock),
+///     stack: &Stack,
+/// ) -> Result<(), Box<dyn std::error::Error>> {
+///
+///     let result = infra_core::lock::locked(provider, stack, "apply", async {
+///         let plan = engine::plan(stack, provider, &PlanOptions::default()).await?;
+///         let options = ApplyOptions::default();
+///         Ok::<_, Box<dyn std::error::Error>>(
+///             engine::apply(&plan, stack, provider, &options, &NoHook).await?,
+///         )
+///     })
+///     .await?;
+///     assert!(result.is_success(), "failed: {:?}", result.failed);
+///     Ok(())
+/// }
+/// ```
+///
+/// `operation` names the run in the lock (`stack \`x\` is locked by dana@build-7 (\`infra
+/// apply\`, ...)`). A process killed while holding the lock leaves it; `infra force-unlock`
+/// releases it. When `work` succeeds but the lock cannot be released, the error is the lock's.
+pub async fn locked<L, T, E>(
+    lock: &L,
+    stack: &Stack,
+    operation: &str,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E>
+where
+    L: StackLock + ?Sized,
+    E: From<LockError>,
+{
+    let info = LockInfo::new(operation);
+    lock.lock(stack, &info).await?;
+    let result = work.await;
+    let released = lock.unlock(stack, &info.id).await;
+    match (result, released) {
+        (Err(error), _) => Err(error),
+        (Ok(_), Err(error)) => Err(error.into()),
+        (Ok(value), Ok(())) => Ok(value),
+    }
 }
 
 #[cfg(test)]

@@ -988,3 +988,37 @@ async fn the_fake_keeps_one_lock_per_stack_released_only_by_its_id() {
         Err(LockError::NotLocked { .. })
     ));
 }
+
+#[tokio::test]
+async fn locked_runs_the_work_only_under_the_lock_and_always_releases_it() {
+    use infra_core::lock::locked;
+    use infra_core::{LockError, LockInfo, StackLock};
+    let fake = FakeProvider::new();
+    let closet = Stack::new("closet", "ap-northeast-2");
+    let held_inside = locked(&fake, &closet, "apply", async {
+        Ok::<_, LockError>(fake.holder(&closet).await?.map(|h| h.operation))
+    })
+    .await
+    .unwrap();
+    assert_eq!(held_inside.as_deref(), Some("apply"));
+    assert_eq!(fake.holder(&closet).await.unwrap(), None);
+
+    let failed: Result<(), Box<dyn std::error::Error>> = locked(&fake, &closet, "apply", async {
+        Err("the apply failed".into())
+    })
+    .await;
+    assert_eq!(failed.unwrap_err().to_string(), "the apply failed");
+    assert_eq!(fake.holder(&closet).await.unwrap(), None);
+
+    let other = LockInfo::new("destroy");
+    fake.lock(&closet, &other).await.unwrap();
+    let ran = AtomicUsize::new(0);
+    let refused = locked(&fake, &closet, "apply", async {
+        ran.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, LockError>(())
+    })
+    .await;
+    assert!(matches!(refused, Err(LockError::Held { holder, .. }) if holder == other));
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_eq!(fake.holder(&closet).await.unwrap(), Some(other));
+}

@@ -20,7 +20,7 @@ use infra_aws::{AwsOptions, AwsProvider};
 use infra_cli::shell::{Shell, Style};
 use infra_cli::stack_file::{Loader, Var};
 use infra_core::validate::{Diagnostic, Report, Severity};
-use infra_core::{LockError, LockInfo, Stack, StackLock};
+use infra_core::{LockError, Stack};
 
 /// A stack that failed validation; its diagnostics were printed already.
 #[derive(Debug, thiserror::Error)]
@@ -166,21 +166,9 @@ pub async fn locked<T>(
     work: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     infra_cli::interrupt::catch()?;
-    let info = LockInfo::new(operation);
-    provider
-        .lock(stack, &info)
+    infra_core::lock::locked(provider, stack, operation, work)
         .await
-        .map_err(Locked::from_lock_error)?;
-    let result = work.await;
-    let released = provider.unlock(stack, &info.id).await;
-    match (result, released) {
-        (Err(error), _) => Err(error),
-        (Ok(_), Err(error)) => Err(anyhow::Error::new(error).context(format!(
-            "failed to release the lock of stack `{}`",
-            stack.name
-        ))),
-        (Ok(value), Ok(())) => Ok(value),
-    }
+        .map_err(Locked::from_error)
 }
 
 /// The lock is held by someone else: the holder, and how to release a lock left by a crash.
@@ -192,14 +180,16 @@ pub struct Locked {
 }
 
 impl Locked {
-    fn from_lock_error(error: LockError) -> anyhow::Error {
-        match error {
-            LockError::Held { ref holder, .. } => Locked {
+    /// A lock held by someone else gets the help line; any other error stays as it is.
+    fn from_error(error: anyhow::Error) -> anyhow::Error {
+        match error.downcast::<LockError>() {
+            Ok(LockError::Held { stack, holder }) => Locked {
                 id: holder.id.clone(),
-                held: error,
+                held: LockError::Held { stack, holder },
             }
             .into(),
-            other => other.into(),
+            Ok(other) => other.into(),
+            Err(error) => error,
         }
     }
 }
