@@ -63,6 +63,8 @@ pub fn stack() -> Stack {
         "app",
         LaunchTemplate::new(Image::amazon_linux_2023(), "t3.micro")
             .security_group(&app_sg)
+            // No load balancer: the host itself answers the internet, so it needs an address.
+            .public_ip(true)
             .instance_role(&role)
             .root_volume_size(30)
             .user_data(user_data("ghcr.io/honeyflow/app:latest")),

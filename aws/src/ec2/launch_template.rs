@@ -662,6 +662,12 @@ mod tests {
                 .root_volume_kms_key("arn:aws:kms:ap-northeast-2:123456789012:alias/ebs"),
             LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "t3.micro")
                 .unencrypted_root_volume(),
+            LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "t3.micro")
+                .security_group(&Ref::from_id("web"))
+                .security_group(&Ref::from_id("extra"))
+                .public_ip(false),
+            LaunchTemplate::new(Image::AmiId("ami-0123456789abcdef0".into()), "t3.micro")
+                .public_ip(true),
         ];
         let ami = Ami {
             id: "ami-0123456789abcdef0".into(),

@@ -6,7 +6,8 @@ use aws_sdk_ec2::types::{
     LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
     LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
-    RequestLaunchTemplateData, VolumeType,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, RequestLaunchTemplateData,
+    VolumeType,
 };
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -34,10 +35,13 @@ pub(super) fn model_of(
                 None => encoded.to_string(),
             }
         });
+    // With a public-IP choice, infra writes the groups into the one network interface.
+    let interface = data.and_then(|d| d.network_interfaces().first());
     let mut security_groups: Vec<Ref<_>> = data
         .map(|d| d.security_group_ids())
         .unwrap_or_default()
         .iter()
+        .chain(interface.map(|i| i.groups()).unwrap_or_default())
         .map(Ref::from_id)
         .collect();
     security_groups.sort();
@@ -81,6 +85,7 @@ pub(super) fn model_of(
             .and_then(|d| d.iam_instance_profile())
             .and_then(profile_name)
             .map(Ref::from_id),
+        public_ip: interface.and_then(|i| i.associate_public_ip_address()),
     }
 }
 
@@ -151,12 +156,29 @@ pub(super) fn request_data(
         ),
         None => None,
     };
+    let (groups, interface) = match t.public_ip {
+        None => (Some(groups), None),
+        // AWS refuses security groups both on the instance and on an interface: with an
+        // interface (which the public-IP choice needs), they go into it.
+        Some(public) => (
+            None,
+            Some(vec![
+                LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                    .device_index(0)
+                    .associate_public_ip_address(public)
+                    .delete_on_termination(true)
+                    .set_groups(Some(groups))
+                    .build(),
+            ]),
+        ),
+    };
     Ok(RequestLaunchTemplateData::builder()
         .image_id(&ami.id)
         .set_iam_instance_profile(profile)
         .instance_type(InstanceType::from(t.instance_type.as_str()))
         .set_user_data(t.user_data.as_ref().map(|text| BASE64.encode(text)))
-        .set_security_group_ids(Some(groups))
+        .set_security_group_ids(groups)
+        .set_network_interfaces(interface)
         .metadata_options(metadata)
         .set_key_name(t.key_name.clone())
         .block_device_mappings(root)
@@ -192,11 +214,24 @@ pub(super) fn as_reported(sent: &RequestLaunchTemplateData) -> ec2::ResponseLaun
                 .build()
         })
         .collect();
+    let interfaces = sent
+        .network_interfaces()
+        .iter()
+        .map(|i| {
+            ec2::LaunchTemplateInstanceNetworkInterfaceSpecification::builder()
+                .set_device_index(i.device_index())
+                .set_associate_public_ip_address(i.associate_public_ip_address())
+                .set_delete_on_termination(i.delete_on_termination())
+                .set_groups(Some(i.groups().to_vec()))
+                .build()
+        })
+        .collect();
     ec2::ResponseLaunchTemplateData::builder()
         .set_image_id(sent.image_id().map(str::to_string))
         .set_instance_type(sent.instance_type().cloned())
         .set_user_data(sent.user_data().map(str::to_string))
         .set_security_group_ids(Some(sent.security_group_ids().to_vec()))
+        .set_network_interfaces(Some(interfaces))
         .set_key_name(sent.key_name().map(str::to_string))
         .set_iam_instance_profile(sent.iam_instance_profile().map(|p| {
             ec2::LaunchTemplateIamInstanceProfileSpecification::builder()

@@ -113,6 +113,10 @@ pub struct LaunchTemplate {
     /// The role the instances act as, through its instance profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_role: Option<Ref<Role>>,
+    /// Whether each instance gets a public IPv4 address. `None`: as its subnet says
+    /// (`Subnet::public` maps one on launch, `Subnet::private` does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<bool>,
 }
 
 impl LaunchTemplate {
@@ -127,7 +131,16 @@ impl LaunchTemplate {
             key_name: None,
             root_volume: RootVolume::default(),
             instance_role: None,
+            public_ip: None,
         }
+    }
+
+    /// Give each instance a public IPv4 address (`true`) or none (`false`), whatever its
+    /// subnet's default. Without a NAT gateway, instances reach the internet (packages, images,
+    /// SSM) only with one (lint INFRA-ASG-004 when they are left without in a public subnet).
+    pub fn public_ip(mut self, on: bool) -> Self {
+        self.public_ip = Some(on);
+        self
     }
 
     /// The role the instances act as (its instance profile goes into the template, so every

@@ -83,6 +83,17 @@ impl<'a> Index<'a> {
         self.security_group(group).map(|g| g.vpc.id())
     }
 
+    /// Whether a route table of the stack sends `subnet`'s internet traffic (0.0.0.0/0) to an
+    /// internet gateway.
+    pub fn routed_to_internet_gateway(&self, subnet: &Ref<Subnet>) -> bool {
+        self.resources().any(|(_, r)| match r {
+            Resource::RouteTable(t) => {
+                t.subnets.contains(subnet) && t.routes.iter().any(|r| r.destination == "0.0.0.0/0")
+            }
+            _ => false,
+        })
+    }
+
     /// The (listener, load balancer) pairs whose listener, or a rule on it, forwards to
     /// `target_group`, in address order.
     pub fn forwarders(

@@ -171,12 +171,18 @@ pub const ASG_PUBLIC_EXPOSED: LintInfo = lint(
     "instances with public IPs admit traffic from outside the VPC",
     Some("checkov CKV_AWS_88 (flags every public IP)"),
 );
+pub const ASG_NO_WAY_OUT: LintInfo = lint(
+    "INFRA-ASG-004",
+    "instances without public IPs in subnets routed only to an internet gateway",
+    None,
+);
 
 /// Every lint, in id order.
 pub const LINTS: &[LintInfo] = &[
     ASG_HEALTH,
     ASG_GRACE,
     ASG_PUBLIC_EXPOSED,
+    ASG_NO_WAY_OUT,
     EC2_IMDS,
     EC2_HOP,
     EC2_SECRET,
@@ -250,6 +256,7 @@ pub(crate) fn check(stack: &Stack) -> Vec<Diagnostic> {
             Resource::AutoScalingGroup(g) => {
                 auto_scaling_group(&a, g, out);
                 exposed_instances(&index, &a, g, out);
+                no_way_out(&index, &a, g, out);
             }
             Resource::DbInstance(db) => db_instance(&a, db, out),
             Resource::Bucket(b) => bucket(&a, b, out),
@@ -567,22 +574,23 @@ fn launch_template(a: &Address, t: &LaunchTemplate, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Instances behind a load balancer that get public IPs (a subnet maps them on launch) are
-/// reachable from the internet on whatever their groups admit from outside the VPC: anything
-/// but the load balancer (and other groups) is exposed.
+/// Instances behind a load balancer that get public IPs (the template says so, or a subnet maps
+/// them on launch) are reachable from the internet on whatever their groups admit from outside
+/// the VPC: anything but the load balancer (and other groups) is exposed.
 fn exposed_instances(
     index: &Index<'_>,
     a: &Address,
     g: &AutoScalingGroup,
     out: &mut Vec<Diagnostic>,
 ) {
-    let public = g
-        .subnets
-        .iter()
-        .any(|s| index.subnet(s).is_some_and(|s| s.map_public_ip_on_launch));
     let Some(template) = index.launch_template(&g.launch_template) else {
         return;
     };
+    let public = template.public_ip.unwrap_or_else(|| {
+        g.subnets
+            .iter()
+            .any(|s| index.subnet(s).is_some_and(|s| s.map_public_ip_on_launch))
+    });
     if g.target_groups.is_empty() || !public {
         return;
     }
@@ -608,6 +616,28 @@ fn exposed_instances(
                     .with_help("admit only the load balancer's group on the instances' groups (SSM Session Manager replaces SSH), or launch them in private subnets behind a NAT gateway"),
             );
         }
+    }
+}
+
+/// A template that turns public IPs off, used in subnets whose way out is an internet gateway:
+/// the stack has no NAT gateway, so the instances cannot reach the internet at all (package
+/// installs, image pulls, SSM and Secrets Manager endpoints).
+fn no_way_out(index: &Index<'_>, a: &Address, g: &AutoScalingGroup, out: &mut Vec<Diagnostic>) {
+    let Some(template) = index.launch_template(&g.launch_template) else {
+        return;
+    };
+    if template.public_ip != Some(false) {
+        return;
+    }
+    if let Some(subnet) = g
+        .subnets
+        .iter()
+        .find(|s| index.routed_to_internet_gateway(s))
+    {
+        out.push(
+            Diagnostic::warning(&ASG_NO_WAY_OUT, a, Some("launch_template"), format!("{} gives the instances no public IP, and {} reaches the internet only through an internet gateway, so they cannot reach the internet (packages, images, SSM, Secrets Manager)", g.launch_template.address(), subnet.address()))
+                .with_help("drop `.public_ip(false)`: the instances' security groups still decide what reaches them (the other way out, a NAT gateway, is not something infra declares)"),
+        );
     }
 }
 

@@ -652,6 +652,20 @@ cases! {
     asg_003_public_exposed: "INFRA-ASG-003",
         fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp(22).from_cidr("203.0.113.0/24"))) },
         quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp(22).from_cidr("10.0.0.0/16"))) };
+    asg_003_public_ip_in_template: "INFRA-ASG-003",
+        fires |s| {
+            edit!(s, Subnet, "a", |n| n.map_public_ip_on_launch = false);
+            edit!(s, Subnet, "c", |n| n.map_public_ip_on_launch = false);
+            edit!(s, LaunchTemplate, "web", |t| t.public_ip = Some(true));
+            edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp(22).from_cidr("203.0.113.0/24")))
+        },
+        quiet |s| {
+            edit!(s, LaunchTemplate, "web", |t| t.public_ip = Some(false));
+            edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp(22).from_cidr("203.0.113.0/24")))
+        };
+    asg_004_no_way_out: "INFRA-ASG-004",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| t.public_ip = Some(false)) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.public_ip = Some(true)) };
     asg_002_grace_period: "INFRA-ASG-002",
         fires |s| { edit!(s, AutoScalingGroup, "web", |g| g.health_check_grace_period_seconds = 0) },
         quiet |s| { edit!(s, AutoScalingGroup, "web", |g| g.health_check_grace_period_seconds = 1) };

@@ -44,6 +44,31 @@ async fn the_single_instance_stack_applies_and_destroys() {
         .iter()
         .find_map(|m| m.ebs().and_then(|e| e.volume_size()));
     assert_eq!(root_volume, Some(30));
+    // The public-IP choice needs a network interface, which then carries the groups.
+    let app_sg = aws.security_groups(STACK).await["app"]
+        .group_id()
+        .map(str::to_string);
+    let interfaces: Vec<_> = data
+        .network_interfaces()
+        .iter()
+        .map(|i| {
+            (
+                i.device_index(),
+                i.associate_public_ip_address(),
+                i.groups().to_vec(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        interfaces,
+        [(Some(0), Some(true), app_sg.into_iter().collect::<Vec<_>>())]
+    );
+    assert!(data.security_group_ids().is_empty(), "{data:?}");
+    let again = infra(
+        &emulator.endpoint(),
+        &["plan", &stack, "--detailed-exitcode"],
+    );
+    assert_eq!(again.code, Some(0), "{}", again.output());
 
     assert_eq!(aws.bucket_versioning(BUCKET).as_deref(), Some("Enabled"));
 
