@@ -72,6 +72,7 @@ impl Kind {
         Kind::Record,
     ];
 
+    /// The type name in addresses and JSON (`ec2_subnet`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Vpc => "ec2_vpc",
@@ -123,6 +124,7 @@ pub struct Address {
 }
 
 impl Address {
+    /// The address of the resource of `kind` with logical id `id`.
     pub fn new(kind: Kind, id: impl Into<String>) -> Self {
         Address {
             kind,
@@ -187,10 +189,12 @@ impl<T: ResourceKind> Ref<T> {
         }
     }
 
+    /// The logical id.
     pub fn id(&self) -> &str {
         &self.id
     }
 
+    /// The resource's address (`ec2_subnet.public_a`).
     pub fn address(&self) -> Address {
         Address::new(T::KIND, self.id.clone())
     }

@@ -12,12 +12,15 @@ use serde::{Deserialize, Serialize};
 pub struct Sensitive(String);
 
 impl Sensitive {
+    /// What every rendering shows instead of the value.
     pub const REDACTED: &'static str = "(sensitive)";
 
+    /// A secret holding `value` (`MasterPassword::Plain(Sensitive::new(..))`).
     pub fn new(value: impl Into<String>) -> Self {
         Sensitive(value.into())
     }
 
+    /// The value itself.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -27,6 +30,7 @@ impl Sensitive {
         Sensitive(Self::REDACTED.into())
     }
 
+    /// Whether this is the placeholder rather than a value (a redacted stack read back).
     pub fn is_redacted(&self) -> bool {
         self.0 == Self::REDACTED
     }

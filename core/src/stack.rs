@@ -99,6 +99,8 @@ pub enum StackJsonError {
 }
 
 impl Stack {
+    /// An empty stack named `name` (1-24 lowercase letters, digits and single hyphens,
+    /// starting with a letter: `E0901`) in `region` (`ap-northeast-2`: `E0902`).
     pub fn new(name: impl Into<String>, region: impl Into<String>) -> Self {
         Stack {
             schema_version: SCHEMA_VERSION,
@@ -156,7 +158,8 @@ impl Stack {
         Ref::from_id(id)
     }
 
-    /// Declare a named output.
+    /// Declare a named output, printed by `infra output`; its resource must be declared
+    /// (`E0906`).
     pub fn output(&mut self, name: impl Into<String>, value: Output) -> &mut Self {
         self.outputs.insert(name.into(), value);
         self
@@ -195,10 +198,12 @@ impl Stack {
         self.get(&handle.address())
     }
 
+    /// The stack as JSON, what `infra synth` prints.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a stack always serializes")
     }
 
+    /// A stack read from the JSON [`Stack::to_json`] writes, of schema [`SCHEMA_VERSION`].
     pub fn from_json(json: &str) -> Result<Stack, StackJsonError> {
         #[derive(Deserialize)]
         struct Header {
@@ -227,16 +232,19 @@ impl<T: ResourceKind> Ref<T> {
 }
 
 impl Ref<Vpc> {
+    /// The VPC id (`vpc-0abc...`).
     pub fn vpc_id(&self) -> Output {
         self.physical_id()
     }
 }
 
 impl Ref<LoadBalancer> {
+    /// The load balancer's DNS name (`web-123.ap-northeast-2.elb.amazonaws.com`).
     pub fn dns_name(&self) -> Output {
         self.attribute(attributes::DNS_NAME)
     }
 
+    /// The load balancer's ARN.
     pub fn arn(&self) -> Output {
         self.physical_id()
     }
@@ -272,20 +280,24 @@ impl Ref<Record> {
 }
 
 impl Ref<TargetGroup> {
+    /// The target group's ARN.
     pub fn arn(&self) -> Output {
         self.physical_id()
     }
 }
 
 impl Ref<DbInstance> {
+    /// The address clients connect to (`ID.abc123.ap-northeast-2.rds.amazonaws.com`).
     pub fn endpoint(&self) -> Output {
         self.attribute(attributes::ENDPOINT)
     }
 
+    /// The port clients connect to.
     pub fn port(&self) -> Output {
         self.attribute(attributes::PORT)
     }
 
+    /// The instance's ARN.
     pub fn arn(&self) -> Output {
         self.attribute(attributes::ARN)
     }
@@ -323,10 +335,12 @@ impl Ref<DbInstance> {
 }
 
 impl Ref<Bucket> {
+    /// The bucket's name (known before it exists: the declared one).
     pub fn bucket_name(&self) -> Output {
         self.physical_id()
     }
 
+    /// The bucket's ARN (`arn:aws:s3:::NAME`).
     pub fn arn(&self) -> Output {
         self.attribute(attributes::ARN)
     }
@@ -344,6 +358,7 @@ impl Ref<Bucket> {
 }
 
 impl Ref<Role> {
+    /// The role's ARN.
     pub fn arn(&self) -> Output {
         self.attribute(attributes::ARN)
     }
@@ -355,6 +370,7 @@ impl Ref<Role> {
 }
 
 impl Ref<Certificate> {
+    /// The certificate's ARN.
     pub fn arn(&self) -> Output {
         self.physical_id()
     }

@@ -11,7 +11,8 @@ use super::template::UserData;
 use crate::refs::{Kind, Ref, ResourceKind};
 use crate::stack::Output;
 
-/// The machine image of a launch template.
+/// The machine image of a launch template: `Image::amazon_linux_2023()`, or
+/// `Image::AmiId("ami-0abc...".into())`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Image {
@@ -38,6 +39,8 @@ pub enum HttpTokens {
     Optional,
 }
 
+/// The instance metadata service's settings. The default is the safe one; to change it, write
+/// the struct: `MetadataOptions { http_put_response_hop_limit: 2, ..MetadataOptions::default() }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetadataOptions {
     pub http_tokens: HttpTokens,
@@ -92,6 +95,24 @@ impl RootVolume {
 
 /// A launch template. Any change to its data becomes a new template version and an instance
 /// refresh of the Auto Scaling Groups that use it.
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// let vpc = s.add("main", Vpc::new("10.0.0.0/16"));
+/// let app_sg = s.add("app", SecurityGroup::new(&vpc, "app"));
+/// let role = s.add("app", Role::ec2().managed_policy(Role::SSM_MANAGED_INSTANCE_CORE));
+/// s.add(
+///     "app",
+///     LaunchTemplate::new(Image::amazon_linux_2023(), "t3.micro")
+///         .security_group(&app_sg)
+///         .instance_role(&role)
+///         .root_volume_size(30)
+///         .user_data("#!/bin/sh\ndnf install -y docker\n"),
+/// );
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LaunchTemplate {
     pub image: Image,
@@ -120,6 +141,9 @@ pub struct LaunchTemplate {
 }
 
 impl LaunchTemplate {
+    /// Instances of `instance_type` (`FAMILY.SIZE`, e.g. `t3.micro`: `E0406`) from `image`.
+    /// Defaults: no user data, no security groups, no key pair, no role; IMDSv2 required with
+    /// hop limit 1; an encrypted gp3 root volume of the AMI's size.
     pub fn new(image: Image, instance_type: impl Into<String>) -> Self {
         LaunchTemplate {
             image,
@@ -144,14 +168,16 @@ impl LaunchTemplate {
     }
 
     /// The role the instances act as (its instance profile goes into the template, so every
-    /// version keeps it). The role must trust EC2: [`Role::ec2`].
+    /// version keeps it). The role must have an instance profile: [`Role::ec2`] (`E0606`).
+    /// Default: none.
     pub fn instance_role(mut self, role: &Ref<Role>) -> Self {
         self.instance_role = Some(role.clone());
         self
     }
 
     /// The instances' user data: a string, or a [`UserData::template`] filled with other
-    /// resources' attributes.
+    /// resources' attributes (`E0409`). At most 16384 bytes once base64-encoded (`E0402`);
+    /// a literal secret in it fires `INFRA-EC2-003`. Default: none.
     pub fn user_data(mut self, script: impl Into<UserData>) -> Self {
         let UserData { text, vars } = script.into();
         self.user_data = Some(text);
@@ -159,41 +185,49 @@ impl LaunchTemplate {
         self
     }
 
+    /// Add a security group (call once per group; all in one VPC, `E0404`). Default: none.
     pub fn security_group(mut self, group: &Ref<SecurityGroup>) -> Self {
         self.security_groups.push(group.clone());
         self
     }
 
+    /// The name of an existing EC2 key pair for SSH. Default: none (a shell through SSM
+    /// Session Manager needs no key).
     pub fn key_name(mut self, key: impl Into<String>) -> Self {
         self.key_name = Some(key.into());
         self
     }
 
-    /// The root volume's size (default: the AMI's).
+    /// The root volume's size in GiB: 1-16384 (`E0410`), and at least the AMI's (checked by
+    /// AWS at launch). Default: the AMI's size.
     pub fn root_volume_size(mut self, gib: u32) -> Self {
         self.root_volume.size_gib = Some(gib);
         self
     }
 
-    /// The root volume's type: `gp3` (the default) or `gp2`.
+    /// The root volume's type: `gp3` (the default) or `gp2` (`E0410`).
     pub fn root_volume_type(mut self, volume_type: impl Into<String>) -> Self {
         self.root_volume.volume_type = volume_type.into();
         self
     }
 
-    /// Encrypt the root volume with this KMS key (key or alias ARN) instead of `aws/ebs`.
+    /// Encrypt the root volume with this KMS key (key or alias ARN, `E0411`) instead of the
+    /// account's default EBS key `aws/ebs`.
     pub fn root_volume_kms_key(mut self, key: impl Into<String>) -> Self {
         self.root_volume.kms_key_id = Some(key.into());
         self
     }
 
-    /// An unencrypted root volume (lint INFRA-EC2-004).
+    /// An unencrypted root volume (lint `INFRA-EC2-004`); drops a key set before. Default:
+    /// encrypted.
     pub fn unencrypted_root_volume(mut self) -> Self {
         self.root_volume.encrypted = false;
         self.root_volume.kms_key_id = None;
         self
     }
 
+    /// The metadata service's settings. Default: IMDSv2 required (optional tokens fire
+    /// `INFRA-EC2-001`), hop limit 1 (1-64, `E0405`; above 1 fires `INFRA-EC2-002`).
     pub fn metadata_options(mut self, options: MetadataOptions) -> Self {
         self.metadata_options = options;
         self
@@ -204,6 +238,8 @@ impl ResourceKind for LaunchTemplate {
     const KIND: Kind = Kind::LaunchTemplate;
 }
 
+/// Which checks make an Auto Scaling Group replace an instance: EC2's status checks, or those
+/// and the load balancer's health checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HealthCheckType {
@@ -217,7 +253,8 @@ pub struct CpuTargetTracking {
     pub target_percent: f64,
 }
 
-/// How launch-template changes roll through the group (an instance refresh).
+/// How launch-template changes roll through the group (an instance refresh). Defaults: 100 %
+/// and 200 % healthy, no warmup set, skip matching instances, roll back on failure.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRefresh {
     /// Percentage of desired capacity kept healthy during the refresh. 100 (the default) launches
@@ -243,7 +280,26 @@ impl Default for InstanceRefresh {
     }
 }
 
-/// An Auto Scaling Group running the latest version of a launch template.
+/// An Auto Scaling Group running the latest version of a launch template. Its subnets, target
+/// groups and its template's security groups are in one VPC (`E0404`).
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// let vpc = s.add("main", Vpc::new("10.0.0.0/16"));
+/// let a = s.add("a", Subnet::private(&vpc, "10.0.1.0/24", "ap-northeast-2a"));
+/// let c = s.add("c", Subnet::private(&vpc, "10.0.2.0/24", "ap-northeast-2c"));
+/// let tg = s.add("web", TargetGroup::http(&vpc, 8080));
+/// let lt = s.add("web", LaunchTemplate::new(Image::amazon_linux_2023(), "t3.micro"));
+/// s.add(
+///     "web",
+///     AutoScalingGroup::new(&lt, &[&a, &c], 1, 4)
+///         .target_group(&tg)
+///         .scale_on_cpu(50.0),
+/// );
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AutoScalingGroup {
     pub launch_template: Ref<LaunchTemplate>,
@@ -262,7 +318,10 @@ pub struct AutoScalingGroup {
 }
 
 impl AutoScalingGroup {
-    /// A group of `min..=max` instances in `subnets`, EC2 health checks, 300 s grace period.
+    /// A group of `min_size..=max_size` instances (`E0401`) in `subnets` (at least one,
+    /// `E0403`). Defaults: desired capacity left to scaling (`min_size` on create), EC2 health
+    /// checks with a 300 s grace period, no target groups, no scaling policy,
+    /// [`InstanceRefresh::default`].
     pub fn new(
         launch_template: &Ref<LaunchTemplate>,
         subnets: &[&Ref<Subnet>],
@@ -283,25 +342,33 @@ impl AutoScalingGroup {
         }
     }
 
-    /// Register instances with a target group and switch to ELB health checks.
+    /// Register instances with a target group and switch to ELB health checks (a later
+    /// [`AutoScalingGroup::health_check`] overrides that). Call once per target group; default:
+    /// none.
     pub fn target_group(mut self, target_group: &Ref<TargetGroup>) -> Self {
         self.target_groups.push(target_group.clone());
         self.health_check_type = HealthCheckType::Elb;
         self
     }
 
+    /// Pin the desired capacity (`min_size <= n <= max_size`, `E0401`). Default: unset, so
+    /// scaling policies own it and a plan ignores it.
     pub fn desired_capacity(mut self, n: u32) -> Self {
         self.desired_capacity = Some(n);
         self
     }
 
+    /// Health-check type and grace period. Default: EC2, 300 s ([`HealthCheckType::Elb`] after
+    /// [`AutoScalingGroup::target_group`]). In a target group, EC2 checks fire `INFRA-ASG-001`
+    /// and a 0 s grace period `INFRA-ASG-002`.
     pub fn health_check(mut self, kind: HealthCheckType, grace_period_seconds: u32) -> Self {
         self.health_check_type = kind;
         self.health_check_grace_period_seconds = grace_period_seconds;
         self
     }
 
-    /// Scale to keep average CPU near `percent`.
+    /// Scale to keep average CPU near `percent` (above 0, at most 100: `E0408`) with a
+    /// target-tracking policy. Default: no policy.
     pub fn scale_on_cpu(mut self, percent: f64) -> Self {
         self.cpu_target_tracking = Some(CpuTargetTracking {
             target_percent: percent,
@@ -309,6 +376,7 @@ impl AutoScalingGroup {
         self
     }
 
+    /// How template changes roll out (`E0407`). Default: [`InstanceRefresh::default`].
     pub fn instance_refresh(mut self, preferences: InstanceRefresh) -> Self {
         self.instance_refresh = preferences;
         self

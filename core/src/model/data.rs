@@ -7,7 +7,18 @@ use super::network::{SecurityGroup, Subnet};
 use crate::refs::{Kind, Ref, ResourceKind};
 use crate::secret::Sensitive;
 
-/// A DB subnet group over subnets in at least two zones.
+/// A DB subnet group over subnets in at least two zones (`E0506`), all in one VPC (`E0509`).
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// let vpc = s.add("main", Vpc::new("10.0.0.0/16"));
+/// let a = s.add("db_a", Subnet::private(&vpc, "10.0.21.0/24", "ap-northeast-2a"));
+/// let c = s.add("db_c", Subnet::private(&vpc, "10.0.22.0/24", "ap-northeast-2c"));
+/// s.add("db", DbSubnetGroup::new("database subnets", &[&a, &c]));
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DbSubnetGroup {
     pub description: String,
@@ -15,6 +26,7 @@ pub struct DbSubnetGroup {
 }
 
 impl DbSubnetGroup {
+    /// A subnet group with `description` over `subnets` (two zones at least).
     pub fn new(description: impl Into<String>, subnets: &[&Ref<Subnet>]) -> Self {
         DbSubnetGroup {
             description: description.into(),
@@ -27,6 +39,7 @@ impl ResourceKind for DbSubnetGroup {
     const KIND: Kind = Kind::DbSubnetGroup;
 }
 
+/// A database engine. [`DbInstance::mysql`] and [`DbInstance::postgres`] choose one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DbEngine {
@@ -36,6 +49,7 @@ pub enum DbEngine {
 }
 
 impl DbEngine {
+    /// The engine's name in RDS: `mysql`, `mariadb` or `postgres`.
     pub fn as_str(self) -> &'static str {
         match self {
             DbEngine::Mysql => "mysql",
@@ -44,6 +58,7 @@ impl DbEngine {
         }
     }
 
+    /// 3306 for MySQL and MariaDB, 5432 for PostgreSQL.
     pub fn default_port(self) -> u16 {
         match self {
             DbEngine::Mysql | DbEngine::Mariadb => 3306,
@@ -87,6 +102,31 @@ pub struct EnhancedMonitoring {
 
 /// An RDS database instance. Private, encrypted, protected from deletion and backed up 7 days by
 /// default, with an AWS-managed master password and IAM database authentication.
+///
+/// Lints: public access, unencrypted storage, no deletion protection, fewer than 7 days of
+/// backups, IAM authentication off and a password written in the stack (`INFRA-RDS-001` to
+/// `-006`).
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// let vpc = s.add("main", Vpc::new("10.0.0.0/16"));
+/// # let a = s.add("db_a", Subnet::private(&vpc, "10.0.21.0/24", "ap-northeast-2a"));
+/// # let c = s.add("db_c", Subnet::private(&vpc, "10.0.22.0/24", "ap-northeast-2c"));
+/// let subnets = s.add("db", DbSubnetGroup::new("database subnets", &[&a, &c]));
+/// let db_sg = s.add("db", SecurityGroup::new(&vpc, "database"));
+/// let db = s.add(
+///     "db",
+///     DbInstance::mysql("8.0", "db.t3.micro", &subnets)
+///         .db_name("app")
+///         .storage_gib(50)
+///         .security_group(&db_sg),
+/// );
+/// s.output("db_endpoint", db.endpoint());
+/// s.output("db_secret_arn", db.master_user_secret_arn());
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DbInstance {
     /// The DB instance identifier; `None` derives one from the stack name and logical id.
@@ -120,6 +160,12 @@ pub struct DbInstance {
 }
 
 impl DbInstance {
+    /// A MySQL instance of `engine_version` (`8.0`; a change of major version replaces it) and
+    /// `instance_class` (`db.t3.micro`) in `subnet_group`. Defaults: identifier derived from
+    /// the stack and logical id, 20 GiB encrypted storage, no initial database, master user
+    /// `admin` with an AWS-managed password, no security groups, private, single-AZ, 7 days of
+    /// backups, deletion protection, a final snapshot on delete, IAM database authentication
+    /// on, Performance Insights and enhanced monitoring off.
     pub fn mysql(
         engine_version: impl Into<String>,
         instance_class: impl Into<String>,
@@ -148,6 +194,7 @@ impl DbInstance {
         }
     }
 
+    /// As [`DbInstance::mysql`], for PostgreSQL; the master user is `postgres`.
     pub fn postgres(
         engine_version: impl Into<String>,
         instance_class: impl Into<String>,
@@ -160,67 +207,87 @@ impl DbInstance {
         }
     }
 
+    /// The DB instance identifier: 1-63 letters, digits and single hyphens, starting with a
+    /// letter, not ending with a hyphen (`E0502`). With one, a replacement deletes the old
+    /// instance first. Default: derived from the stack name and logical id.
     pub fn identifier(mut self, identifier: impl Into<String>) -> Self {
         self.identifier = Some(identifier.into());
         self
     }
 
+    /// A database created with the instance: 1-64 (MySQL) or 1-63 (PostgreSQL) letters,
+    /// digits and `_`, starting with a letter (`E0507`). Default: none.
     pub fn db_name(mut self, name: impl Into<String>) -> Self {
         self.db_name = Some(name.into());
         self
     }
 
+    /// Allocated storage in GiB, 20-65536 (`E0503`). Default: 20.
     pub fn storage_gib(mut self, gib: u32) -> Self {
         self.allocated_storage_gib = gib;
         self
     }
 
+    /// Add a security group of the subnet group's VPC (`E0509`). Call once per group; default:
+    /// none.
     pub fn security_group(mut self, group: &Ref<SecurityGroup>) -> Self {
         self.security_groups.push(group.clone());
         self
     }
 
+    /// The master user: 1-16 (MySQL) or 1-63 (PostgreSQL) letters, digits and `_`, starting
+    /// with a letter, not `rdsadmin` (`E0505`). Default: `admin` (MySQL), `postgres` (PostgreSQL).
     pub fn master_username(mut self, name: impl Into<String>) -> Self {
         self.master_username = name.into();
         self
     }
 
+    /// Where the master password comes from (`E0504`). Default: [`MasterPassword::Managed`];
+    /// [`MasterPassword::Plain`] fires `INFRA-RDS-006`.
     pub fn master_password(mut self, password: MasterPassword) -> Self {
         self.master_password = password;
         self
     }
 
+    /// A standby in a second zone (the instance's price twice over). Default: off.
     pub fn multi_az(mut self, on: bool) -> Self {
         self.multi_az = on;
         self
     }
 
+    /// Days of automated backups, 0-35 (`E0508`). Default: 7; fewer fires `INFRA-RDS-004`.
     pub fn backup_retention_days(mut self, days: u32) -> Self {
         self.backup_retention_days = days;
         self
     }
 
+    /// Refuse deletion in AWS. Default: on; off fires `INFRA-RDS-003`.
     pub fn deletion_protection(mut self, on: bool) -> Self {
         self.deletion_protection = on;
         self
     }
 
+    /// Whether deleting the instance takes a final snapshot. Default: [`FinalSnapshot::Take`].
     pub fn final_snapshot(mut self, policy: FinalSnapshot) -> Self {
         self.final_snapshot = policy;
         self
     }
 
+    /// A public address for the instance. Default: off; on fires `INFRA-RDS-001`.
     pub fn publicly_accessible(mut self, on: bool) -> Self {
         self.publicly_accessible = on;
         self
     }
 
+    /// Encrypt the storage (a change replaces the instance). Default: on; off fires
+    /// `INFRA-RDS-002`.
     pub fn storage_encrypted(mut self, on: bool) -> Self {
         self.storage_encrypted = on;
         self
     }
 
-    /// IAM database authentication (on by default).
+    /// IAM database authentication, which [`Ref::grant_connect`] needs. Default: on; off fires
+    /// `INFRA-RDS-005`. MariaDB has it from 10.11 (`E0510`).
     pub fn iam_database_authentication(mut self, on: bool) -> Self {
         self.iam_database_authentication = on;
         self
@@ -228,14 +295,15 @@ impl DbInstance {
 
     /// Turn Performance Insights on, keeping `retention_days` of data: 7 (free), a number of
     /// months times 31 (31 to 713), or 731. Not for MySQL and MariaDB on the micro and small
-    /// burstable classes (db.t2, db.t3, db.t4g).
+    /// burstable classes (db.t2, db.t3, db.t4g): `E0511`; other periods: `E0512`. Default: off.
     pub fn performance_insights(mut self, retention_days: u32) -> Self {
         self.performance_insights_retention_days = Some(retention_days);
         self
     }
 
     /// Turn enhanced monitoring on: OS metrics every `interval_seconds` (1, 5, 10, 15, 30 or
-    /// 60), sent as `role` ([`Role::rds_monitoring`]). Billed as CloudWatch Logs.
+    /// 60: `E0513`), sent as `role`, which trusts RDS's monitoring service
+    /// ([`Role::rds_monitoring`], `E0514`). Billed as CloudWatch Logs. Default: off.
     pub fn enhanced_monitoring(mut self, interval_seconds: u32, role: &Ref<Role>) -> Self {
         self.enhanced_monitoring = Some(EnhancedMonitoring {
             interval_seconds,
@@ -249,6 +317,7 @@ impl ResourceKind for DbInstance {
     const KIND: Kind = Kind::DbInstance;
 }
 
+/// S3 Block Public Access, per bucket. [`PublicAccessBlock::ALL`] is the default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicAccessBlock {
     pub block_public_acls: bool,
@@ -258,6 +327,7 @@ pub struct PublicAccessBlock {
 }
 
 impl PublicAccessBlock {
+    /// All four settings on: no public ACLs or policies take effect.
     pub const ALL: PublicAccessBlock = PublicAccessBlock {
         block_public_acls: true,
         ignore_public_acls: true,
@@ -265,11 +335,13 @@ impl PublicAccessBlock {
         restrict_public_buckets: true,
     };
 
+    /// Whether all four settings are on.
     pub fn is_full(&self) -> bool {
         *self == PublicAccessBlock::ALL
     }
 }
 
+/// A bucket's default encryption.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "algorithm", rename_all = "snake_case")]
 pub enum BucketEncryption {
@@ -286,6 +358,15 @@ pub enum BucketEncryption {
 }
 
 /// An S3 bucket: public access blocked, encrypted and versioned by default.
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// let uploads = s.add("uploads", Bucket::new("demo-uploads-apne2"));
+/// s.output("uploads_bucket", uploads.bucket_name());
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
     pub name: String,
@@ -297,6 +378,8 @@ pub struct Bucket {
 }
 
 impl Bucket {
+    /// A bucket named `name`: 3-63 lowercase letters, digits, `.` and `-`, globally unique
+    /// (`E0501`). Defaults: public access blocked, SSE-S3, versioned, not force-destroyed.
     pub fn new(name: impl Into<String>) -> Self {
         Bucket {
             name: name.into(),
@@ -307,22 +390,29 @@ impl Bucket {
         }
     }
 
+    /// Block Public Access settings. Default: [`PublicAccessBlock::ALL`]; anything less fires
+    /// `INFRA-S3-001`.
     pub fn public_access_block(mut self, block: PublicAccessBlock) -> Self {
         self.public_access_block = block;
         self
     }
 
+    /// Default encryption. Default: [`BucketEncryption::S3Managed`];
+    /// [`BucketEncryption::None`] fires `INFRA-S3-002`.
     pub fn encryption(mut self, encryption: BucketEncryption) -> Self {
         self.encryption = encryption;
         self
     }
 
+    /// Object versioning. Default: on; off fires `INFRA-S3-003`.
     pub fn versioning(mut self, on: bool) -> Self {
         self.versioning = on;
         self
     }
 
-    /// Opt in to deleting the bucket together with every object in it.
+    /// Opt in to deleting the bucket together with every object in it. Default: off, so
+    /// destroying or replacing a bucket that holds objects is refused unless
+    /// `--allow-data-loss` is given.
     pub fn force_destroy(mut self, on: bool) -> Self {
         self.force_destroy = on;
         self

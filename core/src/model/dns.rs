@@ -18,7 +18,17 @@ use serde::{Deserialize, Serialize};
 use super::elb::LoadBalancer;
 use crate::refs::{Kind, Ref, ResourceKind};
 
-/// A Route53 public hosted zone.
+/// A Route53 public hosted zone. Its name is a domain of at least two labels (`E0701`), kept
+/// lowercase without the final dot.
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// let zone = s.add("site", HostedZone::new("example.com"));
+/// s.output("name_servers", zone.name_servers());
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum HostedZone {
@@ -30,12 +40,16 @@ pub enum HostedZone {
 }
 
 impl HostedZone {
+    /// A zone managed elsewhere, looked up by `name`: never changed or deleted; `infra` only
+    /// writes its own records into it.
     pub fn existing(name: impl Into<String>) -> Self {
         HostedZone::Existing {
             name: normalize_name(&name.into()),
         }
     }
 
+    /// A zone this stack creates; set its [`Ref::name_servers`] at the registrar. Destroy stops
+    /// when the zone holds records `infra` did not write, and names them.
     pub fn new(name: impl Into<String>) -> Self {
         HostedZone::New {
             name: normalize_name(&name.into()),
@@ -60,6 +74,22 @@ pub fn normalize_name(name: &str) -> String {
 }
 
 /// One record set in a zone: the zone, the name relative to it (`""` for the apex) and the data.
+/// The name is relative to the zone (`closet`, not `closet.example.com`: `E0702`).
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// # let mut s = Stack::new("demo", "ap-northeast-2");
+/// # let vpc = s.add("main", Vpc::new("10.0.0.0/16"));
+/// # let a = s.add("public_a", Subnet::public(&vpc, "10.0.1.0/24", "ap-northeast-2a"));
+/// # let c = s.add("public_c", Subnet::public(&vpc, "10.0.2.0/24", "ap-northeast-2c"));
+/// # let alb = s.add("web", LoadBalancer::internet_facing(&[&a, &c], &[]));
+/// let zone = s.add("site", HostedZone::existing("example.com"));
+/// let site = s.add("closet", Record::alias(&zone, "closet", &alb));
+/// s.add("www", Record::cname(&zone, "www", "closet.example.com").ttl(60));
+/// s.output("url", site.https_url());
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub zone: Ref<HostedZone>,
@@ -94,7 +124,8 @@ pub enum RecordData {
 pub const DEFAULT_TTL: u32 = 300;
 
 impl Record {
-    /// `name.zone` as an A alias to `load_balancer` (its DNS name and canonical hosted zone id).
+    /// `name.zone` as an A alias to `load_balancer` (its DNS name and canonical hosted zone id);
+    /// `name` `""` is the zone apex. An alias has no TTL.
     pub fn alias(zone: &Ref<HostedZone>, name: &str, load_balancer: &Ref<LoadBalancer>) -> Self {
         Record {
             zone: zone.clone(),
@@ -106,7 +137,8 @@ impl Record {
         }
     }
 
-    /// The AAAA alias instead of the A one (for a dual-stack load balancer).
+    /// The AAAA alias instead of the A one (for a dual-stack load balancer). Aliases only;
+    /// ignored otherwise.
     pub fn ipv6(mut self) -> Self {
         if let RecordData::Alias { ipv6, .. } = &mut self.data {
             *ipv6 = true;
@@ -114,6 +146,8 @@ impl Record {
         self
     }
 
+    /// `name.zone` as a CNAME to `target` (a DNS name, `E0704`), TTL 300. Not at the zone apex
+    /// (`E0703`).
     pub fn cname(zone: &Ref<HostedZone>, name: &str, target: impl Into<String>) -> Self {
         Record {
             zone: zone.clone(),
@@ -125,6 +159,8 @@ impl Record {
         }
     }
 
+    /// `name.zone` as a TXT record of `values` (at least one; each at most 255 printable ASCII
+    /// characters without `"`: `E0705`), TTL 300.
     pub fn txt<S: Into<String>>(
         zone: &Ref<HostedZone>,
         name: &str,
@@ -140,7 +176,8 @@ impl Record {
         }
     }
 
-    /// Set the TTL of a CNAME or TXT record (an alias has none).
+    /// Set the TTL of a CNAME or TXT record in seconds (an alias has none; ignored there).
+    /// Default: 300 ([`DEFAULT_TTL`]).
     pub fn ttl(mut self, seconds: u32) -> Self {
         match &mut self.data {
             RecordData::Cname { ttl, .. } | RecordData::Txt { ttl, .. } => *ttl = seconds,

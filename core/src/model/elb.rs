@@ -10,6 +10,25 @@ use super::network::{SecurityGroup, Subnet, Vpc};
 use crate::refs::{Kind, Ref, ResourceKind};
 
 /// An ACM certificate: requested with DNS validation, imported from PEM files, or an existing ARN.
+///
+/// Builders for one source leave the others unchanged: [`Certificate::validate_in`],
+/// [`Certificate::alternative_name`], [`Certificate::wait_for_issued`] and
+/// [`Certificate::issued_within`] only act on a request, [`Certificate::chain`] only on an import.
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// let zone = s.add("site", HostedZone::existing("example.com"));
+/// let cert = s.add(
+///     "site",
+///     Certificate::request("example.com")
+///         .alternative_name("www.example.com")
+///         .validate_in(&zone),
+/// );
+/// s.output("certificate_arn", cert.arn());
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum Certificate {
@@ -41,6 +60,10 @@ pub enum Certificate {
 }
 
 impl Certificate {
+    /// Request a public certificate for `domain_name` (`*.example.com` for a wildcard), validated
+    /// by DNS. Its validation records are the attribute [`Ref::validation_records`]; with
+    /// [`Certificate::validate_in`] apply writes them itself. Apply does not wait for ISSUED
+    /// here unless told ([`Certificate::wait_for_issued`]); an HTTPS listener using it waits.
     pub fn request(domain_name: impl Into<String>) -> Self {
         Certificate::Request {
             domain_name: domain_name.into(),
@@ -52,7 +75,8 @@ impl Certificate {
     }
 
     /// Write the DNS validation records into `zone` (requests only): apply creates them once
-    /// ACM publishes them, then waits for ISSUED.
+    /// ACM publishes them, then waits for ISSUED. Every name of the certificate must be the
+    /// zone or below it (`E0706`). Default: no zone; the records are only an output.
     pub fn validate_in(mut self, zone: &Ref<HostedZone>) -> Self {
         if let Certificate::Request { validate_in, .. } = &mut self {
             *validate_in = Some(zone.clone());
@@ -68,7 +92,8 @@ impl Certificate {
         }
     }
 
-    /// Add a subject alternative name (requests only; ignored otherwise).
+    /// Add a subject alternative name (requests only; ignored otherwise). Call once per name;
+    /// default: none.
     pub fn alternative_name(mut self, name: impl Into<String>) -> Self {
         if let Certificate::Request {
             alternative_names, ..
@@ -79,7 +104,9 @@ impl Certificate {
         self
     }
 
-    /// Make apply wait until the requested certificate is ISSUED.
+    /// Make apply wait until the requested certificate is ISSUED before going on to the
+    /// resources that need it (requests only). Default: no wait here; an HTTPS listener using
+    /// the certificate waits for it anyway.
     pub fn wait_for_issued(mut self) -> Self {
         if let Certificate::Request {
             wait_for_issued, ..
@@ -92,7 +119,7 @@ impl Certificate {
 
     /// How long apply waits for the requested certificate to be ISSUED, here (with
     /// [`Certificate::wait_for_issued`]) and before an HTTPS listener uses it; 75 minutes unless
-    /// set. The DNS validation records must exist by then.
+    /// set. The DNS validation records must exist by then. Requests only.
     pub fn issued_within(mut self, limit: Duration) -> Self {
         if let Certificate::Request {
             issued_within_seconds,
@@ -104,6 +131,9 @@ impl Certificate {
         self
     }
 
+    /// Import the certificate and private key from PEM files at these paths. The files are read
+    /// at apply time (never part of the stack's JSON or a plan); changed files are re-imported
+    /// into the same ARN.
     pub fn import(certificate_pem: impl Into<String>, private_key_pem: impl Into<String>) -> Self {
         Certificate::Import {
             certificate_pem: certificate_pem.into(),
@@ -112,6 +142,7 @@ impl Certificate {
         }
     }
 
+    /// The PEM file of the certificate chain (imports only; ignored otherwise). Default: none.
     pub fn chain(mut self, chain_path: impl Into<String>) -> Self {
         if let Certificate::Import { chain_pem, .. } = &mut self {
             *chain_pem = Some(chain_path.into());
@@ -119,6 +150,7 @@ impl Certificate {
         self
     }
 
+    /// A certificate managed elsewhere, by ARN: never created, changed or deleted.
     pub fn existing(arn: impl Into<String>) -> Self {
         Certificate::Existing { arn: arn.into() }
     }
@@ -137,6 +169,7 @@ pub enum AppProtocol {
 }
 
 impl AppProtocol {
+    /// `HTTP` or `HTTPS`, as AWS spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             AppProtocol::Http => "HTTP",
@@ -145,6 +178,8 @@ impl AppProtocol {
     }
 }
 
+/// What a target group's targets are: instances (the default, what Auto Scaling Groups
+/// register) or IP addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetType {
@@ -160,6 +195,20 @@ pub enum HealthCheckPort {
     Port(u16),
 }
 
+/// A target group's health check. Checked by validation: interval 5-300 s (`E0303`), timeout
+/// 2-120 s and shorter than the interval (`E0304`), thresholds 2-10 (`E0305`), path starting
+/// with `/` (`E0306`), matcher (`E0307`), port 1-65535 (`E0302`).
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let check = HealthCheck::http("/api/health")
+///     .matcher("200-299")
+///     .interval(15)
+///     .timeout(5)
+///     .thresholds(3, 2);
+/// assert_eq!(check.effective_port(8080), 8080);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HealthCheck {
     pub protocol: AppProtocol,
@@ -174,7 +223,8 @@ pub struct HealthCheck {
 }
 
 impl HealthCheck {
-    /// HTTP on the traffic port with AWS's defaults (30 s interval, 5 s timeout, 5/2 thresholds).
+    /// HTTP on the traffic port at `path` (starts with `/`, at most 1024 characters: `E0306`),
+    /// with AWS's defaults: matcher `200`, 30 s interval, 5 s timeout, 5/2 thresholds.
     pub fn http(path: impl Into<String>) -> Self {
         HealthCheck {
             protocol: AppProtocol::Http,
@@ -188,27 +238,35 @@ impl HealthCheck {
         }
     }
 
-    /// Probe an explicit port instead of the traffic port.
+    /// Probe an explicit port (1-65535, `E0302`) instead of the traffic port (the default).
+    /// Lints: `INFRA-TG-002` when it differs from the target port, `INFRA-TG-001` when the load
+    /// balancer cannot reach it.
     pub fn port(mut self, port: u16) -> Self {
         self.port = HealthCheckPort::Port(port);
         self
     }
 
+    /// The HTTP codes counted healthy: `200`, `200,302` or `200-299`, codes 200-499 (`E0307`).
+    /// Default: `200`.
     pub fn matcher(mut self, matcher: impl Into<String>) -> Self {
         self.matcher = matcher.into();
         self
     }
 
+    /// Seconds between checks, 5-300 (`E0303`). Default: 30.
     pub fn interval(mut self, seconds: u32) -> Self {
         self.interval_seconds = seconds;
         self
     }
 
+    /// Seconds a check may take, 2-120 and less than the interval (`E0304`). Default: 5.
     pub fn timeout(mut self, seconds: u32) -> Self {
         self.timeout_seconds = seconds;
         self
     }
 
+    /// Consecutive successes to become healthy and failures to become unhealthy, each 2-10
+    /// (`E0305`). Default: 5 and 2.
     pub fn thresholds(mut self, healthy: u32, unhealthy: u32) -> Self {
         self.healthy_threshold = healthy;
         self.unhealthy_threshold = unhealthy;
@@ -225,6 +283,24 @@ impl HealthCheck {
 }
 
 /// A target group. The default protocol is HTTP: the ALB terminates TLS (seed 002's 502).
+///
+/// Lints (`INFRA-TG-001` to `-004`) check that the instances' security groups admit the target
+/// and health-check ports from the load balancer.
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// let vpc = s.add("main", Vpc::new("10.0.0.0/16"));
+/// let api = s.add(
+///     "api",
+///     TargetGroup::http(&vpc, 8080)
+///         .health_check(HealthCheck::http("/api/health"))
+///         .deregistration_delay(30),
+/// );
+/// s.output("api_target_group", api.arn());
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetGroup {
     pub vpc: Ref<Vpc>,
@@ -236,7 +312,8 @@ pub struct TargetGroup {
 }
 
 impl TargetGroup {
-    /// HTTP targets on `port`, health-checked with HTTP on the same port at `/`.
+    /// HTTP instance targets on `port` (1-65535, `E0302`), health-checked with
+    /// [`HealthCheck::http`] at `/` on the same port, 300 s deregistration delay.
     pub fn http(vpc: &Ref<Vpc>, port: u16) -> Self {
         TargetGroup {
             vpc: vpc.clone(),
@@ -248,16 +325,20 @@ impl TargetGroup {
         }
     }
 
+    /// The targets' protocol. Default: [`AppProtocol::Http`]; HTTPS targets behind an HTTPS
+    /// listener fire `INFRA-TG-003`.
     pub fn protocol(mut self, protocol: AppProtocol) -> Self {
         self.protocol = protocol;
         self
     }
 
+    /// Instances or IP addresses. Default: [`TargetType::Instance`].
     pub fn target_type(mut self, target_type: TargetType) -> Self {
         self.target_type = target_type;
         self
     }
 
+    /// The health check. Default: `HealthCheck::http("/")`.
     pub fn health_check(mut self, health_check: HealthCheck) -> Self {
         self.health_check = health_check;
         self
@@ -274,6 +355,8 @@ impl ResourceKind for TargetGroup {
     const KIND: Kind = Kind::TargetGroup;
 }
 
+/// Whether a load balancer has public addresses ([`LoadBalancer::internet_facing`]) or private
+/// ones ([`LoadBalancer::internal`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scheme {
@@ -281,7 +364,25 @@ pub enum Scheme {
     Internal,
 }
 
-/// An Application Load Balancer.
+/// An Application Load Balancer. Its subnets are in at least two zones (`E0301`); its subnets
+/// and security groups, and the target groups its listeners forward to, are in one VPC
+/// (`E0312`).
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// let vpc = s.add("main", Vpc::new("10.0.0.0/16"));
+/// let a = s.add("public_a", Subnet::public(&vpc, "10.0.1.0/24", "ap-northeast-2a"));
+/// let c = s.add("public_c", Subnet::public(&vpc, "10.0.2.0/24", "ap-northeast-2c"));
+/// let sg = s.add(
+///     "alb",
+///     SecurityGroup::new(&vpc, "HTTPS from anywhere").ingress(Rule::tcp(443).from_anywhere()),
+/// );
+/// let alb = s.add("web", LoadBalancer::internet_facing(&[&a, &c], &[&sg]));
+/// s.output("alb_dns_name", alb.dns_name());
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancer {
     pub scheme: Scheme,
@@ -293,7 +394,8 @@ pub struct LoadBalancer {
 }
 
 impl LoadBalancer {
-    /// Internet-facing, dropping invalid headers, 60 s idle timeout.
+    /// Internet-facing, in `subnets` (two zones at least), with `security_groups`; dropping
+    /// invalid header fields, 60 s idle timeout, no deletion protection.
     pub fn internet_facing(
         subnets: &[&Ref<Subnet>],
         security_groups: &[&Ref<SecurityGroup>],
@@ -308,6 +410,7 @@ impl LoadBalancer {
         }
     }
 
+    /// As [`LoadBalancer::internet_facing`], with private addresses only.
     pub fn internal(subnets: &[&Ref<Subnet>], security_groups: &[&Ref<SecurityGroup>]) -> Self {
         LoadBalancer {
             scheme: Scheme::Internal,
@@ -315,16 +418,20 @@ impl LoadBalancer {
         }
     }
 
+    /// Refuse deletion in AWS (destroy then fails until it is turned off). Default: off.
     pub fn deletion_protection(mut self, on: bool) -> Self {
         self.deletion_protection = on;
         self
     }
 
+    /// Drop HTTP headers with invalid names. Default: on; off fires `INFRA-ELB-002`.
     pub fn drop_invalid_header_fields(mut self, on: bool) -> Self {
         self.drop_invalid_header_fields = on;
         self
     }
 
+    /// Seconds a connection may stay idle. Default: 60. Not checked by validation (AWS accepts
+    /// 1-4000).
     pub fn idle_timeout(mut self, seconds: u32) -> Self {
         self.idle_timeout_seconds = seconds;
         self
@@ -373,6 +480,7 @@ pub enum ListenerAction {
 }
 
 impl ListenerAction {
+    /// Forward to a target group in the load balancer's VPC (`E0312`).
     pub fn forward(target_group: &Ref<TargetGroup>) -> Self {
         ListenerAction::Forward {
             target_group: target_group.clone(),
@@ -390,6 +498,7 @@ impl ListenerAction {
         }
     }
 
+    /// Answer with `status_code` (2XX, 4XX or 5XX: `E0314`) and `body` as `text/plain`.
     pub fn fixed_response(status_code: u16, body: impl Into<String>) -> Self {
         ListenerAction::FixedResponse {
             status_code,
@@ -402,7 +511,26 @@ impl ListenerAction {
 /// The TLS policy new HTTPS listeners get: TLS 1.3 and 1.2 only.
 pub const DEFAULT_TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
-/// A listener on a load balancer.
+/// A listener on a load balancer: one per port of a load balancer (`E0313`).
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// # let mut s = Stack::new("demo", "ap-northeast-2");
+/// # let vpc = s.add("main", Vpc::new("10.0.0.0/16"));
+/// # let a = s.add("public_a", Subnet::public(&vpc, "10.0.1.0/24", "ap-northeast-2a"));
+/// # let c = s.add("public_c", Subnet::public(&vpc, "10.0.2.0/24", "ap-northeast-2c"));
+/// # let sg = s.add("alb", SecurityGroup::new(&vpc, "load balancer"));
+/// let alb = s.add("web", LoadBalancer::internet_facing(&[&a, &c], &[&sg]));
+/// let cert = s.add(
+///     "site",
+///     Certificate::existing("arn:aws:acm:ap-northeast-2:123456789012:certificate/abc"),
+/// );
+/// let web = s.add("web", TargetGroup::http(&vpc, 8080));
+/// s.add("http", Listener::http(&alb, 80)); // redirects to HTTPS
+/// s.add("https", Listener::https(&alb, &cert).forward(&web));
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Listener {
     pub load_balancer: Ref<LoadBalancer>,
@@ -416,8 +544,9 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Plain HTTP on `port`; set what it does with [`Listener::default_action`] (by default it
-    /// redirects to HTTPS).
+    /// Plain HTTP on `port` (1-65535, `E0302`); set what it does with
+    /// [`Listener::default_action`] (by default it redirects to HTTPS on 443; anything else
+    /// fires `INFRA-ELB-001`).
     pub fn http(load_balancer: &Ref<LoadBalancer>, port: u16) -> Self {
         Listener {
             load_balancer: load_balancer.clone(),
@@ -442,16 +571,20 @@ impl Listener {
         }
     }
 
+    /// The listener's port (1-65535, `E0302`). Default: the constructor's (443 for HTTPS).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
         self
     }
 
+    /// The TLS policy of an HTTPS listener (on HTTP: `E0311`). Default:
+    /// [`DEFAULT_TLS_POLICY`]; a policy outside the allowlist fires `INFRA-ELB-003`.
     pub fn ssl_policy(mut self, policy: impl Into<String>) -> Self {
         self.ssl_policy = Some(policy.into());
         self
     }
 
+    /// What the listener does with requests no rule matches.
     pub fn default_action(mut self, action: ListenerAction) -> Self {
         self.default_action = action;
         self
@@ -476,6 +609,7 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// The condition's values (path patterns or host names).
     pub fn values(&self) -> &[String] {
         match self {
             Condition::PathPattern(v) | Condition::HostHeader(v) => v,
@@ -483,7 +617,24 @@ impl Condition {
     }
 }
 
-/// A listener rule: lowest priority number is evaluated first.
+/// A listener rule: lowest priority number is evaluated first. A rule that an earlier rule
+/// always matches first fires `INFRA-ELB-004`.
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// # let mut s = Stack::new("demo", "ap-northeast-2");
+/// # let vpc = s.add("main", Vpc::new("10.0.0.0/16"));
+/// # let a = s.add("public_a", Subnet::public(&vpc, "10.0.1.0/24", "ap-northeast-2a"));
+/// # let c = s.add("public_c", Subnet::public(&vpc, "10.0.2.0/24", "ap-northeast-2c"));
+/// # let alb = s.add("web", LoadBalancer::internet_facing(&[&a, &c], &[]));
+/// # let arn = "arn:aws:acm:ap-northeast-2:123456789012:certificate/abc";
+/// # let cert = s.add("site", Certificate::existing(arn));
+/// let api = s.add("api", TargetGroup::http(&vpc, 8080));
+/// let https = s.add("https", Listener::https(&alb, &cert));
+/// s.add("api", ListenerRule::new(&https, 10).path("/api/*").forward(&api));
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ListenerRule {
     pub listener: Ref<Listener>,
@@ -493,8 +644,9 @@ pub struct ListenerRule {
 }
 
 impl ListenerRule {
-    /// A rule at `priority`; add conditions with [`ListenerRule::path`] / [`ListenerRule::host`]
-    /// and the target with [`ListenerRule::forward`].
+    /// A rule at `priority` (1-50000, `E0308`; unique per listener, `E0309`); add conditions
+    /// with [`ListenerRule::path`] / [`ListenerRule::host`] (at least one value, `E0310`) and
+    /// the target with [`ListenerRule::forward`]. Default action: a fixed 404.
     pub fn new(listener: &Ref<Listener>, priority: u32) -> Self {
         ListenerRule {
             listener: listener.clone(),
@@ -505,7 +657,7 @@ impl ListenerRule {
     }
 
     /// Match request paths against a pattern (`/api/*`). Repeated calls add values to one
-    /// path-pattern condition.
+    /// path-pattern condition; a rule has 1-5 condition values in all (`E0310`).
     pub fn path(mut self, pattern: impl Into<String>) -> Self {
         match self
             .conditions
@@ -520,7 +672,8 @@ impl ListenerRule {
         self
     }
 
-    /// Match the Host header. Repeated calls add values to one host-header condition.
+    /// Match the Host header. Repeated calls add values to one host-header condition; a rule
+    /// has 1-5 condition values in all (`E0310`).
     pub fn host(mut self, host: impl Into<String>) -> Self {
         match self
             .conditions
@@ -535,11 +688,13 @@ impl ListenerRule {
         self
     }
 
+    /// Forward matching requests to `target_group`.
     pub fn forward(mut self, target_group: &Ref<TargetGroup>) -> Self {
         self.action = ListenerAction::forward(target_group);
         self
     }
 
+    /// What the rule does with matching requests. Default: a fixed 404.
     pub fn action(mut self, action: ListenerAction) -> Self {
         self.action = action;
         self

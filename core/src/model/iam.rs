@@ -24,7 +24,19 @@ use crate::refs::{Kind, ResourceKind};
 use crate::stack::Output;
 
 /// An IAM role, named `{stack}-{region}-{id}` under the path `/infra/{region}/{stack}/` (IAM is
-/// global: the region keeps one stack's copies in two regions apart).
+/// global: the region keeps one stack's copies in two regions apart). That name is at most 64
+/// characters (`E0601`).
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// let uploads = s.add("uploads", Bucket::new("demo-uploads-7f3a"));
+/// let role = s.add("api", Role::ec2().grant(uploads.read()));
+/// s.add("monitoring", Role::rds_monitoring());
+/// s.output("api_role", role.role_name());
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Role {
     /// Services that may assume the role (`ec2.amazonaws.com`).
@@ -56,7 +68,8 @@ impl Role {
     /// The service that assumes a database's enhanced-monitoring role.
     pub const RDS_MONITORING_SERVICE: &'static str = "monitoring.rds.amazonaws.com";
 
-    /// A role for EC2 instances, with its instance profile.
+    /// A role for EC2 instances (trusting `ec2.amazonaws.com`), with its instance profile; no
+    /// policies.
     pub fn ec2() -> Self {
         Role {
             trusted_services: vec!["ec2.amazonaws.com".into()],
@@ -67,7 +80,8 @@ impl Role {
         }
     }
 
-    /// A role another service assumes (`lambda.amazonaws.com`), without an instance profile.
+    /// A role another service assumes (`lambda.amazonaws.com`; `NAME.amazonaws.com`, `E0602`),
+    /// without an instance profile; no policies.
     pub fn for_service(service: impl Into<String>) -> Self {
         Role {
             trusted_services: vec![service.into()],
@@ -83,19 +97,24 @@ impl Role {
             .managed_policy(Role::RDS_ENHANCED_MONITORING)
     }
 
-    /// Attach a managed policy by ARN ([`Role::SSM_MANAGED_INSTANCE_CORE`]).
+    /// Attach a managed policy by ARN ([`Role::SSM_MANAGED_INSTANCE_CORE`];
+    /// `arn:aws:iam::aws:policy/NAME` or `arn:aws:iam::ACCOUNT:policy/NAME`, `E0603`). Call once
+    /// per policy; default: none.
     pub fn managed_policy(mut self, arn: impl Into<String>) -> Self {
         self.managed_policies.push(arn.into());
         self
     }
 
-    /// Access to a resource of the stack: `db.secret_read()`, `bucket.read_write()`.
+    /// Access to a resource of the stack: `db.secret_read()`, `db.grant_connect(user)`,
+    /// `bucket.read()`, `bucket.read_write()` (`E0605`, `E0607`). Call once per grant; default:
+    /// none.
     pub fn grant(mut self, grant: Grant) -> Self {
         self.grants.push(grant);
         self
     }
 
-    /// A statement written by hand: the escape hatch for what no grant covers.
+    /// A statement written by hand: the escape hatch for what no grant covers (`E0604`; lints
+    /// `INFRA-IAM-001` and `-002`). Call once per statement; default: none.
     pub fn statement(mut self, statement: Statement) -> Self {
         self.statements.push(statement);
         self
@@ -193,6 +212,20 @@ pub enum Effect {
 }
 
 /// One statement of a policy document.
+///
+/// ```
+/// use infra_core::prelude::*;
+///
+/// let mut s = Stack::new("demo", "ap-northeast-2");
+/// s.add(
+///     "worker",
+///     Role::ec2().statement(Statement::allow(
+///         &["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+///         &["arn:aws:sqs:ap-northeast-2:123456789012:jobs"],
+///     )),
+/// );
+/// # assert!(!infra_core::validate::validate(&s).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
     pub effect: Effect,
@@ -207,7 +240,8 @@ pub struct Statement {
 }
 
 impl Statement {
-    /// Allow `actions` on `resources`.
+    /// Allow `actions` (`service:Action`, never `*` alone) on `resources` (ARNs or `*`):
+    /// `E0604`.
     pub fn allow(actions: &[&str], resources: &[&str]) -> Self {
         Statement {
             effect: Effect::Allow,
@@ -225,7 +259,9 @@ impl Statement {
         }
     }
 
-    /// Add an element `infra` does not model, e.g. `("Condition", json!({...}))`.
+    /// Add an element `infra` does not model, e.g. `("Condition", json!({...}))`; not one of
+    /// the statement's own fields or a principal (`E0604`). A stack file depends on
+    /// `infra-core` alone, so it cannot write the `serde_json::Value` this takes.
     pub fn with(mut self, element: impl Into<String>, value: serde_json::Value) -> Self {
         self.other.insert(element.into(), value);
         self

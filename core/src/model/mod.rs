@@ -74,6 +74,7 @@ macro_rules! resource_conversions {
         )*
 
         impl Resource {
+            /// The resource's type.
             pub fn kind(&self) -> Kind {
                 match self {
                     $(Resource::$variant(_) => <$variant as ResourceKind>::KIND,)*
@@ -195,6 +196,7 @@ pub struct Declared {
 }
 
 impl Declared {
+    /// `type.id`, e.g. `ec2_subnet.public_a`.
     pub fn address(&self) -> Address {
         Address::new(self.resource.kind(), self.id.clone())
     }

@@ -52,6 +52,8 @@ impl UserData {
     }
 
     /// Fill `${name}` with an attribute of another resource of the stack (known after apply).
+    /// `name` is letters, digits and `_`, starting with a letter or `_`, and appears in the
+    /// text as `${name}` (`E0409`).
     pub fn var(mut self, name: impl Into<String>, value: Output) -> Self {
         self.vars.insert(name.into(), value);
         self
