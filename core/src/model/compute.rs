@@ -160,8 +160,17 @@ impl LaunchTemplate {
     }
 
     /// Give each instance a public IPv4 address (`true`) or none (`false`), whatever its
-    /// subnet's default. Without a NAT gateway, instances reach the internet (packages, images,
-    /// SSM) only with one (lint INFRA-ASG-004 when they are left without in a public subnet).
+    /// subnet's default (`Subnet::public` gives one). Without a NAT gateway, instances reach the
+    /// internet (packages, images, SSM) only with one (lint INFRA-ASG-004 when they are left
+    /// without in a public subnet).
+    ///
+    /// ```
+    /// use infra_core::prelude::*;
+    ///
+    /// // No load balancer: the one host answers the internet itself.
+    /// let host = LaunchTemplate::new(Image::amazon_linux_2023(), "t3.micro").public_ip(true);
+    /// assert_eq!(host.public_ip, Some(true));
+    /// ```
     pub fn public_ip(mut self, on: bool) -> Self {
         self.public_ip = Some(on);
         self
