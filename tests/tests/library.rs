@@ -160,3 +160,42 @@ async fn the_reference_stack_converges_and_plans_clean() {
     assert!(result.is_success(), "failed: {:?}", result.failed);
     assert!(provider.discover(&stack).await.unwrap().is_empty());
 }
+
+/// `infra_core::lock::locked` takes the same lock as `infra apply`: held (in SSM) while the work
+/// runs, refused while someone else holds it (the work never runs), released afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedder_applies_under_the_stack_lock() {
+    use infra_core::lock::locked;
+    use infra_core::LockError;
+    use infra_tests::aws::{Aws, ELSEWHERE_LOCK_ID};
+
+    let emulator = Emulator::start();
+    let provider = provider(&emulator).await;
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let stack = single::stack();
+
+    let held_while_working = locked(&provider, &stack, "apply", async {
+        Ok::<_, LockError>(aws.lock_holder_id(&stack.name).await)
+    })
+    .await
+    .unwrap();
+    assert!(held_while_working.is_some());
+    assert_eq!(aws.lock_holder_id(&stack.name).await, None);
+
+    aws.take_lock_elsewhere(&stack.name).await;
+    let ran = std::sync::atomic::AtomicBool::new(false);
+    let refused = locked(&provider, &stack, "apply", async {
+        ran.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, LockError>(())
+    })
+    .await;
+    assert!(!ran.into_inner(), "the work ran without the lock");
+    match refused {
+        Err(LockError::Held { holder, .. }) => assert_eq!(holder.who, "dana@build-7"),
+        other => panic!("not refused as held: {other:?}"),
+    }
+    assert_eq!(
+        aws.lock_holder_id(&stack.name).await.as_deref(),
+        Some(ELSEWHERE_LOCK_ID)
+    );
+}
