@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 
 use infra_tests::repo_root;
 
-use crate::support::TempDir;
+use crate::aws::Aws;
+use crate::support::{assert_no_changes, infra, stack_file, TempDir};
 
 struct Launcher {
     run_dir: TempDir,
@@ -16,6 +17,17 @@ struct Launcher {
 }
 
 impl Launcher {
+    fn on_a_free_port(label: &str) -> Launcher {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        Launcher {
+            run_dir: TempDir::new(label),
+            port,
+        }
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new(repo_root().join("localstack/emulator"))
             .args(args)
@@ -59,14 +71,8 @@ fn alive(pid: &str) -> bool {
 
 #[test]
 fn the_launcher_starts_once_reports_and_stops() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let launcher = Launcher {
-        run_dir: TempDir::new("launcher"),
-        port,
-    };
+    let launcher = Launcher::on_a_free_port("launcher");
+    let port = launcher.port;
 
     let first = launcher.run(&["start"]);
     assert!(first.status.success(), "{}", text(&first));
@@ -106,4 +112,55 @@ fn the_launcher_starts_once_reports_and_stops() {
     assert_eq!(moto_api_status(port), None);
     let status = launcher.run(&["status"]);
     assert_eq!(status.status.code(), Some(3), "{}", text(&status));
+}
+
+/// The README's "Shipping a new version", on the emulator `start` runs: a new image tag in user
+/// data becomes a template version and an instance refresh (which moto lacks; the launcher's
+/// server answers it), the refresh ends, and the group is left on the new version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_rolls_out_on_the_emulator_the_launcher_starts() {
+    let launcher = Launcher::on_a_free_port("rollout");
+    let started = launcher.run(&["start"]);
+    assert!(started.status.success(), "{}", text(&started));
+    let endpoint = format!("http://127.0.0.1:{}", launcher.port);
+    let stacks = TempDir::new("rollout-stack");
+    let stack = stacks
+        .path()
+        .join("single.rs")
+        .to_string_lossy()
+        .into_owned();
+    let original = std::fs::read_to_string(stack_file("single.rs")).unwrap();
+    std::fs::write(&stack, &original).unwrap();
+    infra(&endpoint, &["apply", &stack, "--auto-approve"]).assert_success();
+
+    let next = original.replace("ghcr.io/honeyflow/app:latest", "ghcr.io/honeyflow/app:v2");
+    assert_ne!(next, original, "the stack names its image");
+    std::fs::write(&stack, next).unwrap();
+    let rollout = infra(&endpoint, &["apply", &stack, "--auto-approve"]);
+    rollout.assert_success();
+    assert!(
+        rollout.stdout.contains("instance refresh"),
+        "{}",
+        rollout.output()
+    );
+
+    let aws = Aws::connect(&endpoint).await;
+    let group = &aws.auto_scaling_groups("honeyflow").await["app"];
+    let name = group.auto_scaling_group_name().unwrap();
+    let pinned = group.launch_template().and_then(|t| t.version());
+    assert_eq!(pinned, Some("2"), "{group:?}");
+    let refreshes = aws
+        .asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(name)
+        .send()
+        .await
+        .unwrap();
+    let statuses: Vec<_> = refreshes
+        .instance_refreshes()
+        .iter()
+        .map(|r| r.status().map(|s| s.as_str().to_string()))
+        .collect();
+    assert_eq!(statuses, [Some("Successful".to_string())]);
+    assert_no_changes(&endpoint, &stack, "after the rollout");
 }

@@ -5,7 +5,7 @@
 use infra_tests::Emulator;
 
 use crate::aws::{user_data, Aws};
-use crate::support::{infra, stack_file};
+use crate::support::{assert_no_changes, infra, stack_file};
 
 const STACK: &str = "honeyflow";
 const BUCKET: &str = "honeyflow-assets-apne2";
@@ -64,11 +64,7 @@ async fn the_single_instance_stack_applies_and_destroys() {
         [(Some(0), Some(true), app_sg.into_iter().collect::<Vec<_>>())]
     );
     assert!(data.security_group_ids().is_empty(), "{data:?}");
-    let again = infra(
-        &emulator.endpoint(),
-        &["plan", &stack, "--detailed-exitcode"],
-    );
-    assert_eq!(again.code, Some(0), "{}", again.output());
+    assert_no_changes(&emulator.endpoint(), &stack, "after the apply");
 
     assert_eq!(aws.bucket_versioning(BUCKET).as_deref(), Some("Enabled"));
 

@@ -1,0 +1,185 @@
+"""moto's server, as `localstack/emulator start` runs it, with two additions.
+
+* Auto Scaling's instance refreshes, which moto does not implement: StartInstanceRefresh,
+  DescribeInstanceRefreshes and CancelInstanceRefresh are answered here. A refresh reports
+  InProgress for POLLS describes, then Successful, and, as Auto Scaling does, sets the group's
+  launch template to the refresh's desired configuration. (No instance is replaced: moto's
+  instances run nothing.) So a change of user data rolls out locally as the README describes.
+* An operation moto does not implement answers HTTP 501 with a one-line message, instead of a
+  500 with a Python traceback that clients retry as a server fault.
+
+Usage: python moto_server.py HOST PORT
+"""
+
+import io
+import json
+import os
+import sys
+import threading
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from moto import __version__ as moto_version
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+from werkzeug.test import EnvironBuilder
+
+NAMESPACE = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+# Describes answered InProgress before a refresh is Successful.
+POLLS = 2
+REFRESH_ACTIONS = ("StartInstanceRefresh", "DescribeInstanceRefreshes", "CancelInstanceRefresh")
+
+
+class Refresh:
+    def __init__(self, number, group, template):
+        self.id = f"moto-refresh-{number}"
+        self.group = group
+        self.template = template  # {"LaunchTemplateId": ..., "Version": ...}, maybe empty
+        self.polls_left = POLLS
+        self.status = "Pending"
+
+    def active(self):
+        return self.status in ("Pending", "InProgress", "Cancelling")
+
+    def advance(self):
+        """The status one more describe sees; True when the refresh has just succeeded."""
+        if self.status == "Cancelling":
+            self.status = "Cancelled"
+        elif self.active():
+            self.polls_left -= 1
+            self.status = "InProgress" if self.polls_left >= 0 else "Successful"
+            return self.status == "Successful"
+        return False
+
+    def member(self):
+        template = "".join(
+            f"<{key}>{escape(value)}</{key}>" for key, value in sorted(self.template.items())
+        )
+        desired = (
+            f"<DesiredConfiguration><LaunchTemplate>{template}</LaunchTemplate></DesiredConfiguration>"
+            if template
+            else ""
+        )
+        done = 100 if self.status == "Successful" else 0
+        return (
+            f"<member><InstanceRefreshId>{self.id}</InstanceRefreshId>"
+            f"<AutoScalingGroupName>{escape(self.group)}</AutoScalingGroupName>"
+            f"<Status>{self.status}</Status><PercentageComplete>{done}</PercentageComplete>"
+            f"<InstancesToUpdate>0</InstancesToUpdate><Strategy>Rolling</Strategy>{desired}</member>"
+        )
+
+
+def ok(action, result):
+    body = (
+        f'<{action}Response xmlns="{NAMESPACE}"><{action}Result>{result}</{action}Result>'
+        f"<ResponseMetadata><RequestId>moto-refresh</RequestId></ResponseMetadata></{action}Response>"
+    )
+    return "200 OK", "text/xml", body
+
+
+def error(status, code, message, json_protocol=False):
+    if json_protocol:
+        return status, "application/x-amz-json-1.1", json.dumps({"__type": code, "message": message})
+    body = (
+        f'<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>Sender</Type><Code>{code}</Code>'
+        f"<Message>{escape(message)}</Message></Error><RequestId>moto</RequestId></ErrorResponse>"
+    )
+    return status, "text/xml", body
+
+
+class Emulator:
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.refreshes = []
+
+    def __call__(self, environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        form = parse_qs(body.decode("utf-8", "replace"))
+        action = form.get("Action", [""])[0]
+        signed = environ.get("HTTP_AUTHORIZATION", "")
+        if action in REFRESH_ACTIONS and "/autoscaling/aws4_request" in signed:
+            return self.respond(start_response, self.refresh(action, form, environ))
+        try:
+            return self.app(environ, start_response)
+        except NotImplementedError:
+            operation = action or environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1]
+            service = signed.split("/")[3] if signed.count("/") >= 4 else "this service"
+            message = f"moto {moto_version} does not implement {service}:{operation or environ['PATH_INFO']}"
+            json_protocol = "json" in environ.get("CONTENT_TYPE", "")
+            return self.respond(start_response, error("501 Not Implemented", "NotImplemented", message, json_protocol))
+
+    @staticmethod
+    def respond(start_response, answer):
+        status, content_type, body = answer
+        data = body.encode("utf-8")
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def refresh(self, action, form, environ):
+        group = form.get("AutoScalingGroupName", [""])[0]
+        with self.lock:
+            if action == "StartInstanceRefresh":
+                return self.start(group, form)
+            if action == "DescribeInstanceRefreshes":
+                return self.describe(group, form, environ)
+            return self.cancel(group)
+
+    def start(self, group, form):
+        if any(r.group == group and r.active() for r in self.refreshes):
+            return error(
+                "400 Bad Request",
+                "InstanceRefreshInProgress",
+                "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.",
+            )
+        prefix = "DesiredConfiguration.LaunchTemplate."
+        template = {k[len(prefix):]: v[0] for k, v in form.items() if k.startswith(prefix)}
+        refresh = Refresh(len(self.refreshes) + 1, group, template)
+        self.refreshes.append(refresh)
+        return ok("StartInstanceRefresh", f"<InstanceRefreshId>{refresh.id}</InstanceRefreshId>")
+
+    def describe(self, group, form, environ):
+        wanted = {v[0] for k, v in form.items() if k.startswith("InstanceRefreshIds.member.")}
+        members = []
+        for refresh in reversed(self.refreshes):  # newest first, as Auto Scaling lists them
+            if refresh.group != group or (wanted and refresh.id not in wanted):
+                continue
+            if refresh.advance() and refresh.template:
+                self.pin_group(refresh, environ)
+            members.append(refresh.member())
+        return ok("DescribeInstanceRefreshes", f"<InstanceRefreshes>{''.join(members)}</InstanceRefreshes>")
+
+    def cancel(self, group):
+        for refresh in self.refreshes:
+            if refresh.group == group and refresh.active():
+                refresh.status = "Cancelling"
+                return ok("CancelInstanceRefresh", f"<InstanceRefreshId>{refresh.id}</InstanceRefreshId>")
+        return error(
+            "400 Bad Request",
+            "ActiveInstanceRefreshNotFound",
+            "No in progress or pending Instance Refresh found for Auto Scaling group",
+        )
+
+    def pin_group(self, refresh, environ):
+        """What Auto Scaling does when a refresh succeeds: the group takes its desired template."""
+        form = {"Action": "UpdateAutoScalingGroup", "Version": "2011-01-01", "AutoScalingGroupName": refresh.group}
+        form.update({f"LaunchTemplate.{k}": v for k, v in refresh.template.items()})
+        update = EnvironBuilder(
+            method="POST",
+            path="/",
+            headers={"Authorization": environ.get("HTTP_AUTHORIZATION", ""), "Host": environ.get("HTTP_HOST", "")},
+            data=form,
+        ).get_environ()
+        list(self.app(update, lambda status, headers, exc_info=None: None))
+
+
+def main():
+    host, port = sys.argv[1], int(sys.argv[2])
+    os.environ.setdefault("MOTO_PORT", str(port))  # as moto_server sets it
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(host, port, Emulator(app), threaded=True)
+
+
+if __name__ == "__main__":
+    main()
