@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder;
+use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
 use aws_sdk_rds::types::DbInstance as AwsInstance;
 use infra_core::model::{
     DbEngine, DbInstance, Declared, EnhancedMonitoring, FinalSnapshot, MasterPassword, Resource,
@@ -16,7 +17,8 @@ use infra_core::{Address, Kind, Observed, ProviderError, Ref, Sensitive, Stack};
 
 use super::{tag_pairs, tags};
 use crate::support::{
-    api_error, create_once, is_not_found, owned_id, retry_not_found, retry_while, wait_for, Poll,
+    api_error, create_once, error_code, is_not_found, owned_id, retry_not_found, retry_while,
+    wait_for, Poll,
 };
 use crate::AwsProvider;
 
@@ -437,14 +439,7 @@ pub(super) async fn update(
     }
     let modify = modified_options(ctx, db, modify, &is_changed)?;
     tracing::debug!(instance = %identifier, ?changed, "modifying DB instance");
-    let out = retry_new_role(|| async {
-        modify
-            .clone()
-            .send()
-            .await
-            .map_err(|e| api_error("rds:ModifyDBInstance", e))
-    })
-    .await?;
+    let out = modify_when_available(p, ctx, &prior.address, modify).await?;
     let found = match out.db_instance() {
         Some(found) => found.clone(),
         None => describe_instance(p, identifier).await?,
@@ -492,14 +487,13 @@ pub(super) async fn delete(
     // The engine only deletes a protected database after the user allowed data loss.
     if current.deletion_protection() == Some(true) {
         tracing::debug!(instance = %identifier, "turning deletion protection off");
-        p.rds
+        let modify = p
+            .rds
             .modify_db_instance()
             .db_instance_identifier(identifier)
             .deletion_protection(false)
-            .apply_immediately(true)
-            .send()
-            .await
-            .map_err(|e| api_error("rds:ModifyDBInstance", e))?;
+            .apply_immediately(true);
+        modify_when_available(p, ctx, &prior.address, modify).await?;
     }
     let snapshot = (options.final_snapshot == FinalSnapshot::Take).then(|| {
         let now = SystemTime::now()
@@ -551,15 +545,76 @@ pub(super) async fn delete(
     .await
 }
 
+/// RDS refuses a modify while the instance is busy (creating, backing up after a create or on
+/// its schedule, modifying, ...): `InvalidDBInstanceState` "Database instance is not in
+/// available state."
+fn is_busy(err: &ProviderError) -> bool {
+    error_code(err) == Some("InvalidDBInstanceState")
+}
+
+/// Rounds of "refused as busy, wait for `available`, send again" before the refusal stands (the
+/// instance can flip back to `backing-up` right after it was `available`).
+const BUSY_ROUNDS: usize = 5;
+
+/// Sends `modify` (waiting out a new monitoring role); while RDS refuses it because the instance
+/// is busy, waits until the instance is `available` and sends it again. terraform-provider-aws
+/// waits for `available` before its modifies instead; a refusal then costs one call, not a
+/// describe before every modify.
+async fn modify_when_available(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    address: &Address,
+    modify: ModifyDBInstanceFluentBuilder,
+) -> Result<ModifyDbInstanceOutput, ProviderError> {
+    let identifier = modify
+        .get_db_instance_identifier()
+        .clone()
+        .unwrap_or_default();
+    let send = || {
+        retry_new_role(|| async {
+            modify
+                .clone()
+                .send()
+                .await
+                .map_err(|e| api_error("rds:ModifyDBInstance", e))
+        })
+    };
+    let mut rounds = 0;
+    loop {
+        match send().await {
+            Err(err) if is_busy(&err) && rounds < BUSY_ROUNDS => {
+                rounds += 1;
+                tracing::debug!(instance = %identifier, error = %err, "instance busy; waiting");
+                wait_available(p, ctx, address, &identifier).await?;
+            }
+            other => return other,
+        }
+    }
+}
+
 pub(super) async fn wait_ready(
     p: &AwsProvider,
     ctx: &Context<'_>,
     observed: &Observed,
 ) -> Result<Observed, ProviderError> {
-    let identifier = observed.physical_id.as_str();
-    let ready = wait_for(
+    let ready = wait_available(p, ctx, &observed.address, &observed.physical_id).await?;
+    let declared = match &observed.resource {
+        Resource::DbInstance(db) => Some(db),
+        _ => None,
+    };
+    observe_instance(&observed.address.id, &ready, declared)
+}
+
+/// Waits until the instance is `available`, showing its status meanwhile.
+async fn wait_available(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    address: &Address,
+    identifier: &str,
+) -> Result<AwsInstance, ProviderError> {
+    wait_for(
         ctx.progress,
-        &observed.address,
+        address,
         "available",
         p.options.wait_timeout,
         || async {
@@ -574,20 +629,14 @@ pub(super) async fn wait_ready(
                     | "storage-full"),
                 ) => {
                     return Err(ProviderError::Other(format!(
-                        "{} reached status `{status}` instead of `available`",
-                        observed.address
+                        "{address} reached status `{status}` instead of `available`"
                     )))
                 }
                 status => Poll::Pending(status.unwrap_or("unknown").to_string()),
             })
         },
     )
-    .await?;
-    let declared = match &observed.resource {
-        Resource::DbInstance(db) => Some(db),
-        _ => None,
-    };
-    observe_instance(&observed.address.id, &ready, declared)
+    .await
 }
 
 pub(super) async fn read(

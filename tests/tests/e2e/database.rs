@@ -1,7 +1,8 @@
 //! Issue 19: a database's IAM authentication, Performance Insights and enhanced monitoring, read
 //! back through RDS's DescribeDBInstances after each apply; IAM authentication switched off and
 //! on again in place; the role's `rds-db:connect` grant checked through IAM; a monitoring role
-//! RDS refuses at first (IAM propagation, from the fault proxy) waited out.
+//! RDS refuses at first (IAM propagation, from the fault proxy) waited out; modifies refused
+//! while the instance is busy (backing up) sent again once it is available.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -218,4 +219,85 @@ async fn a_new_monitoring_role_refused_by_create_db_instance_is_waited_out() {
     let aws = Aws::connect(&emulator.endpoint()).await;
     assert_eq!(aws.db_instances(STACK).await.len(), 1);
     // Not read back: moto 5.2.1 keeps MonitoringInterval and MonitoringRoleArn only from a modify.
+}
+
+/// A proxy in front of `emulator` that refuses the first `refusals` ModifyDBInstance calls of
+/// each run as RDS does while an instance backs up (moto's instances are always `available`).
+fn busy_database(emulator: &Emulator, refusals: usize) -> (CountingProxy, Arc<AtomicUsize>) {
+    let modifies = Arc::new(AtomicUsize::new(0));
+    let seen = modifies.clone();
+    let proxy = CountingProxy::with_options(
+        upstream(emulator),
+        ProxyOptions {
+            faults: Some(Arc::new(move |operation: &Operation, _| {
+                let refused = operation.name == "ModifyDBInstance"
+                    && seen.fetch_add(1, Ordering::SeqCst) < refusals;
+                if refused {
+                    let message = "Database instance is not in available state.";
+                    Fault::error(operation, 400, "InvalidDBInstanceState", message)
+                } else {
+                    Fault::Forward
+                }
+            })),
+            ..ProxyOptions::default()
+        },
+    );
+    (proxy, modifies)
+}
+
+/// The operations of `proxy` from the first ModifyDBInstance on, DescribeDBInstances and
+/// ModifyDBInstance only.
+fn modifies_and_describes(proxy: &CountingProxy) -> Vec<String> {
+    let names: Vec<String> = proxy
+        .operations()
+        .into_iter()
+        .map(|o| o.name)
+        .filter(|n| n == "ModifyDBInstance" || n == "DescribeDBInstances")
+        .collect();
+    let first = names
+        .iter()
+        .position(|n| n == "ModifyDBInstance")
+        .unwrap_or(0);
+    let mut after = names[first..].to_vec();
+    after.dedup();
+    after
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modify_refused_while_the_database_backs_up_is_sent_again_once_it_is_available() {
+    let emulator = Emulator::start();
+    let dir = TempDir::new("vault-busy");
+    let version = |db_tail| Version {
+        lines: "",
+        db_tail,
+        app_tail: "",
+        settings: "",
+    };
+    let stack = vault_stack(&dir, "vault.rs", version(""));
+    infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
+    let stack = vault_stack(&dir, "vault.rs", version(".backup_retention_days(14)"));
+
+    let (proxy, _) = busy_database(&emulator, 2);
+    infra(&proxy.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
+    // Each refusal is followed by a wait for `available`, then the modify again.
+    assert_eq!(
+        modifies_and_describes(&proxy),
+        [
+            "ModifyDBInstance",
+            "DescribeDBInstances",
+            "ModifyDBInstance",
+            "DescribeDBInstances",
+            "ModifyDBInstance",
+            "DescribeDBInstances"
+        ]
+    );
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    assert_eq!(described(&aws).await.backup_retention_period(), Some(14));
+
+    // Destroy turns deletion protection off first: refused once, then sent again.
+    let (proxy, modifies) = busy_database(&emulator, 1);
+    let destroy = ["destroy", &stack, "--auto-approve", "--allow-data-loss"];
+    infra(&proxy.endpoint(), &destroy).assert_success();
+    assert_eq!(modifies.load(Ordering::SeqCst), 2);
+    assert!(aws.db_instances(STACK).await.is_empty());
 }
