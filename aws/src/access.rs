@@ -385,6 +385,31 @@ mod tests {
         );
     }
 
+    fn answer(status: u16, code: &str) -> SdkError<GetCallerIdentityError, HttpResponse> {
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code(code)
+            .message("m")
+            .build();
+        let response = HttpResponse::new(
+            status.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::empty(),
+        );
+        SdkError::service_error(GetCallerIdentityError::generic(meta), response)
+    }
+
+    #[test]
+    fn refused_credentials_stop_the_run_and_other_answers_do_not() {
+        assert_eq!(
+            Problem::of(&answer(403, "InvalidClientTokenId")),
+            Some(Problem::CredentialsRefused {
+                code: "InvalidClientTokenId".into(),
+                message: "m".into()
+            })
+        );
+        assert_eq!(Problem::of(&answer(500, "InternalFailure")), None);
+        assert_eq!(Problem::of(&answer(501, "NotImplemented")), None);
+    }
+
     #[test]
     fn a_refused_connection_and_an_unknown_host_are_told_apart() {
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
