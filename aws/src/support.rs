@@ -9,9 +9,9 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use infra_core::provider::{Progress, TAG_ID, TAG_STACK};
 use infra_core::{Address, ProviderError};
+use sha2::{Digest, Sha256};
 
 pub(crate) use crate::interrupt::pause;
-use sha2::{Digest, Sha256};
 
 /// The code of an answer with HTTP status 501: the endpoint does not implement the operation at
 /// all. AWS never answers so for the APIs used here; LocalStack's free edition does for ELBv2,
