@@ -3,11 +3,13 @@
 //! Endpoint, credentials and profile come from the standard AWS environment and config files
 //! (`AWS_ENDPOINT_URL`, `AWS_PROFILE`, ...), so the same code talks to AWS and to the emulator.
 
+mod access;
 mod acm;
 mod autoscaling;
 mod ec2;
 mod elbv2;
 mod iam;
+mod interrupt;
 pub mod pacing;
 mod rds;
 mod relink;
@@ -22,10 +24,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
+use aws_types::sdk_config::SharedAsyncSleep;
 use infra_core::model::Declared;
 use infra_core::provider::{Context, DeleteOptions};
 use infra_core::{Address, Kind, Observed, Provider, ProviderError, Stack};
 
+pub use access::{AccessError, Problem};
+pub use interrupt::Stop;
 pub use ssm::lock::lock_parameter;
 pub use support::is_retryable;
 
@@ -41,6 +46,8 @@ pub struct AwsOptions {
     pub wait_timeout: Duration,
     /// Pace requests under AWS's published API rate limits (see [`pacing`]).
     pub pacing: bool,
+    /// Once set, actions stop retrying and waiting and fail as interrupted (see [`Stop`]).
+    pub stop: Stop,
 }
 
 impl Default for AwsOptions {
@@ -51,6 +58,7 @@ impl Default for AwsOptions {
             max_backoff: Duration::from_secs(20),
             wait_timeout: Duration::from_secs(40 * 60),
             pacing: true,
+            stop: Stop::default(),
         }
     }
 }
@@ -83,7 +91,27 @@ pub struct AwsProvider {
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) route53: aws_sdk_route53::Client,
+    pub(crate) sts: aws_sdk_sts::Client,
     pub(crate) options: AwsOptions,
+    /// For [`AwsProvider::check_access`]'s message.
+    pub(crate) region: String,
+    pub(crate) endpoint_url: Option<String>,
+}
+
+/// A service's client from the shared configuration, with the hooks that end its retries once
+/// the action it serves is stopped (see [`interrupt`]).
+macro_rules! stoppable_client {
+    ($sdk:ident, $config:expr) => {
+        stoppable_client!($sdk, $config, |builder| builder)
+    };
+    ($sdk:ident, $config:expr, $more:expr) => {
+        $sdk::Client::from_conf(
+            ($more)($sdk::config::Builder::from($config))
+                .interceptor(interrupt::RefuseRetry)
+                .retry_classifier(interrupt::MarkBackoff)
+                .build(),
+        )
+    };
 }
 
 impl AwsProvider {
@@ -109,27 +137,31 @@ impl AwsProvider {
             .pacing
             .then(|| config.http_client().or_else(pacing::default_http_client))
             .flatten();
-        let config = &match paced {
-            Some(client) => config
-                .to_builder()
-                .http_client(pacing::paced(client, Arc::new(pacing::Pacer::default())))
-                .build(),
-            None => config.clone(),
-        };
+        let mut builder = config.to_builder();
+        builder.set_sleep_impl(Some(SharedAsyncSleep::new(interrupt::BackoffSleep)));
+        if let Some(client) = paced {
+            builder.set_http_client(Some(pacing::paced(
+                client,
+                Arc::new(pacing::Pacer::default()),
+            )));
+        }
+        let config = &builder.build();
         // Emulators serve S3 on one host: virtual-hosted bucket addressing needs DNS they lack.
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(config.endpoint_url().is_some())
-            .build();
+        let path_style = config.endpoint_url().is_some();
         AwsProvider {
-            ec2: aws_sdk_ec2::Client::new(config),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
-            asg: aws_sdk_autoscaling::Client::new(config),
-            rds: aws_sdk_rds::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
-            acm: aws_sdk_acm::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            iam: aws_sdk_iam::Client::new(config),
-            route53: aws_sdk_route53::Client::new(config),
+            ec2: stoppable_client!(aws_sdk_ec2, config),
+            elb: stoppable_client!(aws_sdk_elasticloadbalancingv2, config),
+            asg: stoppable_client!(aws_sdk_autoscaling, config),
+            rds: stoppable_client!(aws_sdk_rds, config),
+            s3: stoppable_client!(aws_sdk_s3, config, |b: aws_sdk_s3::config::Builder| b
+                .force_path_style(path_style)),
+            acm: stoppable_client!(aws_sdk_acm, config),
+            ssm: stoppable_client!(aws_sdk_ssm, config),
+            iam: stoppable_client!(aws_sdk_iam, config),
+            route53: stoppable_client!(aws_sdk_route53, config),
+            sts: aws_sdk_sts::Client::new(config),
+            region: config.region().map(ToString::to_string).unwrap_or_default(),
+            endpoint_url: config.endpoint_url().map(str::to_string),
             options,
         }
     }
@@ -193,26 +225,29 @@ async fn unless_unserved(
 #[async_trait]
 impl Provider for AwsProvider {
     async fn discover(&self, stack: &Stack) -> Result<Vec<Observed>, ProviderError> {
-        let (ec2, elb, acm, asg, rds, s3, iam) = futures::try_join!(
-            unless_unserved(stack, Service::Ec2, ec2::discover(self, stack)),
-            unless_unserved(stack, Service::Elbv2, elbv2::discover(self, stack)),
-            unless_unserved(stack, Service::Acm, acm::discover(self, stack)),
-            unless_unserved(
-                stack,
-                Service::AutoScaling,
-                autoscaling::discover(self, stack)
-            ),
-            unless_unserved(stack, Service::Rds, rds::discover(self, stack)),
-            unless_unserved(stack, Service::S3, s3::discover(self, stack)),
-            unless_unserved(stack, Service::Iam, iam::discover(self, stack)),
-        )?;
-        let mut all = [ec2, elb, acm, asg, rds, s3, iam].concat();
-        // After the others: an alias record names its load balancer by DNS name only, and a
-        // certificate's validation records are in a zone.
-        let dns = route53::discover(self, stack, &mut all);
-        let dns = unless_unserved(stack, Service::Route53, dns).await?;
-        all.extend(dns);
-        Ok(relink::relink(all))
+        interrupt::stoppable(&self.options.stop, async {
+            let (ec2, elb, acm, asg, rds, s3, iam) = futures::try_join!(
+                unless_unserved(stack, Service::Ec2, ec2::discover(self, stack)),
+                unless_unserved(stack, Service::Elbv2, elbv2::discover(self, stack)),
+                unless_unserved(stack, Service::Acm, acm::discover(self, stack)),
+                unless_unserved(
+                    stack,
+                    Service::AutoScaling,
+                    autoscaling::discover(self, stack)
+                ),
+                unless_unserved(stack, Service::Rds, rds::discover(self, stack)),
+                unless_unserved(stack, Service::S3, s3::discover(self, stack)),
+                unless_unserved(stack, Service::Iam, iam::discover(self, stack)),
+            )?;
+            let mut all = [ec2, elb, acm, asg, rds, s3, iam].concat();
+            // After the others: an alias record names its load balancer by DNS name only, and a
+            // certificate's validation records are in a zone.
+            let dns = route53::discover(self, stack, &mut all);
+            let dns = unless_unserved(stack, Service::Route53, dns).await?;
+            all.extend(dns);
+            Ok(relink::relink(all))
+        })
+        .await
     }
 
     async fn create(
@@ -220,16 +255,19 @@ impl Provider for AwsProvider {
         ctx: &Context<'_>,
         desired: &Declared,
     ) -> Result<Observed, ProviderError> {
-        match service(desired.resource.kind()) {
-            Service::Ec2 => ec2::create(self, ctx, desired).await,
-            Service::Elbv2 => elbv2::create(self, ctx, desired).await,
-            Service::Acm => acm::create(self, ctx, desired).await,
-            Service::AutoScaling => autoscaling::create(self, ctx, desired).await,
-            Service::Rds => rds::create(self, ctx, desired).await,
-            Service::S3 => s3::create(self, ctx, desired).await,
-            Service::Iam => iam::create(self, ctx, desired).await,
-            Service::Route53 => route53::create(self, ctx, desired).await,
-        }
+        interrupt::stoppable(&self.options.stop, async {
+            match service(desired.resource.kind()) {
+                Service::Ec2 => ec2::create(self, ctx, desired).await,
+                Service::Elbv2 => elbv2::create(self, ctx, desired).await,
+                Service::Acm => acm::create(self, ctx, desired).await,
+                Service::AutoScaling => autoscaling::create(self, ctx, desired).await,
+                Service::Rds => rds::create(self, ctx, desired).await,
+                Service::S3 => s3::create(self, ctx, desired).await,
+                Service::Iam => iam::create(self, ctx, desired).await,
+                Service::Route53 => route53::create(self, ctx, desired).await,
+            }
+        })
+        .await
     }
 
     async fn update(
@@ -239,16 +277,21 @@ impl Provider for AwsProvider {
         prior: &Observed,
         changed: &[String],
     ) -> Result<Observed, ProviderError> {
-        match service(desired.resource.kind()) {
-            Service::Ec2 => ec2::update(self, ctx, desired, prior, changed).await,
-            Service::Elbv2 => elbv2::update(self, ctx, desired, prior, changed).await,
-            Service::Acm => acm::update(self, ctx, desired, prior, changed).await,
-            Service::AutoScaling => autoscaling::update(self, ctx, desired, prior, changed).await,
-            Service::Rds => rds::update(self, ctx, desired, prior, changed).await,
-            Service::S3 => s3::update(self, ctx, desired, prior, changed).await,
-            Service::Iam => iam::update(self, ctx, desired, prior, changed).await,
-            Service::Route53 => route53::update(self, ctx, desired, prior).await,
-        }
+        interrupt::stoppable(&self.options.stop, async {
+            match service(desired.resource.kind()) {
+                Service::Ec2 => ec2::update(self, ctx, desired, prior, changed).await,
+                Service::Elbv2 => elbv2::update(self, ctx, desired, prior, changed).await,
+                Service::Acm => acm::update(self, ctx, desired, prior, changed).await,
+                Service::AutoScaling => {
+                    autoscaling::update(self, ctx, desired, prior, changed).await
+                }
+                Service::Rds => rds::update(self, ctx, desired, prior, changed).await,
+                Service::S3 => s3::update(self, ctx, desired, prior, changed).await,
+                Service::Iam => iam::update(self, ctx, desired, prior, changed).await,
+                Service::Route53 => route53::update(self, ctx, desired, prior).await,
+            }
+        })
+        .await
     }
 
     async fn delete(
@@ -257,16 +300,19 @@ impl Provider for AwsProvider {
         prior: &Observed,
         options: DeleteOptions,
     ) -> Result<(), ProviderError> {
-        match service(prior.address.kind) {
-            Service::Ec2 => ec2::delete(self, ctx, prior).await,
-            Service::Elbv2 => elbv2::delete(self, ctx, prior).await,
-            Service::Acm => acm::delete(self, ctx, prior).await,
-            Service::AutoScaling => autoscaling::delete(self, ctx, prior).await,
-            Service::Rds => rds::delete(self, ctx, prior, options).await,
-            Service::S3 => s3::delete(self, ctx, prior, options).await,
-            Service::Iam => iam::delete(self, ctx, prior, options).await,
-            Service::Route53 => route53::delete(self, ctx, prior).await,
-        }
+        interrupt::stoppable(&self.options.stop, async {
+            match service(prior.address.kind) {
+                Service::Ec2 => ec2::delete(self, ctx, prior).await,
+                Service::Elbv2 => elbv2::delete(self, ctx, prior).await,
+                Service::Acm => acm::delete(self, ctx, prior).await,
+                Service::AutoScaling => autoscaling::delete(self, ctx, prior).await,
+                Service::Rds => rds::delete(self, ctx, prior, options).await,
+                Service::S3 => s3::delete(self, ctx, prior, options).await,
+                Service::Iam => iam::delete(self, ctx, prior, options).await,
+                Service::Route53 => route53::delete(self, ctx, prior).await,
+            }
+        })
+        .await
     }
 
     async fn wait_ready(
@@ -274,16 +320,21 @@ impl Provider for AwsProvider {
         ctx: &Context<'_>,
         observed: &Observed,
     ) -> Result<Observed, ProviderError> {
-        match service(observed.address.kind) {
-            Service::Elbv2 => elbv2::wait_ready(self, ctx, observed).await,
-            Service::Acm => acm::wait_ready(self, ctx, observed).await,
-            Service::Rds => rds::wait_ready(self, ctx, observed).await,
-            // A group is usable once it exists; instances come and go on their own.
-            // Route53 writes wait for INSYNC themselves.
-            Service::AutoScaling | Service::Ec2 | Service::S3 | Service::Iam | Service::Route53 => {
-                Ok(observed.clone())
+        interrupt::stoppable(&self.options.stop, async {
+            match service(observed.address.kind) {
+                Service::Elbv2 => elbv2::wait_ready(self, ctx, observed).await,
+                Service::Acm => acm::wait_ready(self, ctx, observed).await,
+                Service::Rds => rds::wait_ready(self, ctx, observed).await,
+                // A group is usable once it exists; instances come and go on their own.
+                // Route53 writes wait for INSYNC themselves.
+                Service::AutoScaling
+                | Service::Ec2
+                | Service::S3
+                | Service::Iam
+                | Service::Route53 => Ok(observed.clone()),
             }
-        }
+        })
+        .await
     }
 
     async fn read(
@@ -292,45 +343,51 @@ impl Provider for AwsProvider {
         address: &Address,
         physical_id: &str,
     ) -> Result<Option<Observed>, ProviderError> {
-        // Route53 needs the stack's discovery first; relinking then reuses it.
-        let mut discovered = None;
-        let found = match service(address.kind) {
-            Service::Ec2 => ec2::read(self, stack, address, physical_id).await,
-            Service::Elbv2 => elbv2::read(self, stack, address, physical_id).await,
-            Service::Acm => acm::read(self, stack, address, physical_id).await,
-            Service::AutoScaling => autoscaling::read(self, stack, address, physical_id).await,
-            Service::Rds => rds::read(self, stack, address, physical_id).await,
-            Service::S3 => s3::read(self, stack, address, physical_id).await,
-            Service::Iam => iam::read(self, stack, address, physical_id).await,
-            // An alias names its load balancer by DNS name: the others say which one that is.
-            Service::Route53 => {
-                let others = discovered.insert(self.discover(stack).await?);
-                route53::read(self, address, physical_id, others).await
-            }
-        }?;
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        // References in the foreign resource are physical ids; map the owned ones to logical ids.
-        let mut all = match discovered {
-            Some(all) => all,
-            None => self.discover(stack).await?,
-        };
-        all.push(found);
-        Ok(relink::relink(all).pop())
+        interrupt::stoppable(&self.options.stop, async {
+            // Route53 needs the stack's discovery first; relinking then reuses it.
+            let mut discovered = None;
+            let found = match service(address.kind) {
+                Service::Ec2 => ec2::read(self, stack, address, physical_id).await,
+                Service::Elbv2 => elbv2::read(self, stack, address, physical_id).await,
+                Service::Acm => acm::read(self, stack, address, physical_id).await,
+                Service::AutoScaling => autoscaling::read(self, stack, address, physical_id).await,
+                Service::Rds => rds::read(self, stack, address, physical_id).await,
+                Service::S3 => s3::read(self, stack, address, physical_id).await,
+                Service::Iam => iam::read(self, stack, address, physical_id).await,
+                // An alias names its load balancer by DNS name: the others say which one that is.
+                Service::Route53 => {
+                    let others = discovered.insert(self.discover(stack).await?);
+                    route53::read(self, address, physical_id, others).await
+                }
+            }?;
+            let Some(found) = found else {
+                return Ok(None);
+            };
+            // References in the foreign resource are physical ids; map the owned ones to logical ids.
+            let mut all = match discovered {
+                Some(all) => all,
+                None => self.discover(stack).await?,
+            };
+            all.push(found);
+            Ok(relink::relink(all).pop())
+        })
+        .await
     }
 
     async fn adopt(&self, ctx: &Context<'_>, observed: &Observed) -> Result<(), ProviderError> {
-        match service(observed.address.kind) {
-            Service::Ec2 => ec2::adopt(self, ctx, observed).await,
-            Service::Elbv2 => elbv2::adopt(self, ctx, observed).await,
-            Service::Acm => acm::adopt(self, ctx, observed).await,
-            Service::AutoScaling => autoscaling::adopt(self, ctx, observed).await,
-            Service::Rds => rds::adopt(self, ctx, observed).await,
-            Service::S3 => s3::adopt(self, ctx, observed).await,
-            Service::Iam => iam::adopt(self, ctx, observed).await,
-            Service::Route53 => route53::adopt(self, ctx, observed).await,
-        }
+        interrupt::stoppable(&self.options.stop, async {
+            match service(observed.address.kind) {
+                Service::Ec2 => ec2::adopt(self, ctx, observed).await,
+                Service::Elbv2 => elbv2::adopt(self, ctx, observed).await,
+                Service::Acm => acm::adopt(self, ctx, observed).await,
+                Service::AutoScaling => autoscaling::adopt(self, ctx, observed).await,
+                Service::Rds => rds::adopt(self, ctx, observed).await,
+                Service::S3 => s3::adopt(self, ctx, observed).await,
+                Service::Iam => iam::adopt(self, ctx, observed).await,
+                Service::Route53 => route53::adopt(self, ctx, observed).await,
+            }
+        })
+        .await
     }
 }
 

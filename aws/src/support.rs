@@ -11,6 +11,8 @@ use infra_core::provider::{Progress, TAG_ID, TAG_STACK};
 use infra_core::{Address, ProviderError};
 use sha2::{Digest, Sha256};
 
+pub(crate) use crate::interrupt::pause;
+
 /// The code of an answer with HTTP status 501: the endpoint does not implement the operation at
 /// all. AWS never answers so for the APIs used here; LocalStack's free edition does for ELBv2,
 /// Auto Scaling and RDS (`InternalFailure: ... not included in your current license plan`).
@@ -32,8 +34,11 @@ impl<E> HttpStatus for SdkError<E, HttpResponse> {
 /// code [`NOT_IMPLEMENTED`], the service's own code leading the message.
 pub(crate) fn api_error<E>(operation: &str, err: E) -> ProviderError
 where
-    E: ProvideErrorMetadata + HttpStatus + std::error::Error,
+    E: ProvideErrorMetadata + HttpStatus + std::error::Error + 'static,
 {
+    if crate::interrupt::is_interrupted(&err) {
+        return ProviderError::Interrupted(format!("{operation} was not retried"));
+    }
     let code = err.code().map(str::to_string);
     let message = err.message().map(str::to_string);
     if err.http_status() == Some(501) {
@@ -165,20 +170,22 @@ where
         if let Some(existing) = lookup().await? {
             return Ok(existing);
         }
-        match create().await {
+        let err = match create().await {
             Ok(created) => return Ok(created),
             Err(err) if attempt < attempts && is_retryable(&err) => {
                 tracing::debug!(attempt, error = %err, "create failed; checking for the resource before retrying");
                 maybe_made = true;
+                err
             }
             // The lookup missed what the lost attempt made (AWS reads are eventually
             // consistent), and the name is now taken: most likely by us, so look again.
             Err(err) if attempt < attempts && maybe_made && is_name_taken(&err) => {
                 tracing::debug!(attempt, error = %err, "the name is taken after a lost answer; looking again");
+                err
             }
             Err(err) => return Err(err),
-        }
-        tokio::time::sleep(delay).await;
+        };
+        pause(delay, || format!("not retried after {err}")).await?;
         delay = (delay * 2).min(Duration::from_secs(20));
         attempt += 1;
     }
@@ -238,7 +245,10 @@ where
                     });
                 }
                 progress.waiting(address, &status, elapsed);
-                tokio::time::sleep(delay).await;
+                pause(delay, || {
+                    format!("stopped waiting for {address} to be {what} (last status: {status})")
+                })
+                .await?;
                 delay = delay.mul_f32(1.5).min(Duration::from_secs(15));
             }
         }
@@ -288,7 +298,7 @@ where
         match call().await {
             Err(err) if transient(&err) && start.elapsed() < within => {
                 tracing::debug!(error = %err, "{what}; retrying");
-                tokio::time::sleep(delay).await;
+                pause(delay, || format!("not retried after {err}")).await?;
                 delay = (delay * 2).min(backoff.1);
             }
             other => return other,

@@ -85,9 +85,26 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            shell.error(error.as_ref());
-            ExitCode::FAILURE
+            report(&shell, &error, cli.verbose);
+            // An error after the first Ctrl-C (a plan cut short under the lock) is its doing.
+            if infra_cli::interrupt::received() {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
+    }
+}
+
+/// Print a failed command's error Cargo-style. The first call's failure carries the AWS SDK's
+/// error as its cause: shown with `-v` only, its message says everything else.
+fn report(shell: &Shell, error: &anyhow::Error, verbose: u8) {
+    match error.downcast_ref::<infra_aws::AccessError>() {
+        Some(access) if verbose == 0 => {
+            shell.error_brief(access);
+            shell.note("`-v` shows the AWS SDK's error");
+        }
+        _ => shell.error(error.as_ref()),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use infra_core::engine::{Action, Change, Hook, Outcome};
-use infra_core::Address;
+use infra_core::{Address, ProviderError};
 
 use crate::shell::{elapsed, Shell, Style, VERB_WIDTH};
 
@@ -75,8 +75,8 @@ impl Progress {
         );
         if first {
             self.line(format!(
-                "\n{} waiting for the actions in progress to finish; nothing new starts. \
-                 Press Ctrl-C again to stop at once (the lock then stays held).",
+                "\n{} nothing new starts, and the actions in progress end without retrying or \
+                 waiting. Press Ctrl-C again to stop at once (the lock then stays held).",
                 self.shell.paint_err(Style::Yellow, "Interrupted:")
             ));
         }
@@ -107,6 +107,11 @@ impl Hook for Progress {
                 done,
                 Style::Green,
                 format!("{} ({})", change.address, elapsed(took)),
+            ),
+            Outcome::Failed(ProviderError::Interrupted(_)) => self.shell.status_line(
+                "Interrupted",
+                Style::Yellow,
+                format!("{noun} {} ({})", change.address, elapsed(took)),
             ),
             Outcome::Failed(_) => self.shell.status_line(
                 "Failed",

@@ -89,6 +89,16 @@ impl Shell {
         format!("{} {message}", self.paint_err(style, &verb))
     }
 
+    /// `error: MESSAGE` on stderr, leaving out the error's causes.
+    pub fn error_brief(&self, message: impl Display) {
+        eprintln!("{}: {message}", self.paint_err(Style::Red, "error"));
+    }
+
+    /// `note: MESSAGE` on stderr.
+    pub fn note(&self, message: impl Display) {
+        eprintln!("{}: {message}", self.paint_err(Style::Bold, "note"));
+    }
+
     pub fn warn(&self, message: impl Display) {
         eprintln!("{}: {message}", self.paint_err(Style::Yellow, "warning"));
     }

@@ -176,6 +176,10 @@ pub enum ProviderError {
     },
     #[error("timed out after {seconds}s waiting for {what}")]
     Timeout { what: String, seconds: u64 },
+    /// The run is being stopped (a first Ctrl-C): the call was not retried, or the wait ended.
+    /// Says what was cut short.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     #[error("{0} does not exist yet, so nothing can refer to it")]
     Unresolved(Address),
     #[error("{address} exists but reports no `{attribute}`")]

@@ -13,7 +13,7 @@ use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 
 use super::owned_certificates;
 use crate::support::{
-    api_error, client_token, create_once, error_code, is_not_found, ownership_tags,
+    api_error, client_token, create_once, error_code, is_not_found, ownership_tags, pause,
     retry_not_found, wait_for, Poll,
 };
 use crate::AwsProvider;
@@ -347,7 +347,10 @@ async fn wait_for_records(
         if !pending || start.elapsed() >= VISIBLE_WITHIN {
             return Ok(detail);
         }
-        tokio::time::sleep(delay).await;
+        pause(delay, || {
+            format!("stopped waiting for the validation records of {arn}")
+        })
+        .await?;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
@@ -522,7 +525,7 @@ pub(super) async fn delete(
             {
                 ctx.progress
                     .waiting(address, "in use by a load balancer", start.elapsed());
-                tokio::time::sleep(delay).await;
+                pause(delay, || format!("not retried after {err}")).await?;
                 delay = (delay * 2).min(Duration::from_secs(20));
             }
             Err(err) => return Err(err),

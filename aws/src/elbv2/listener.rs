@@ -16,7 +16,7 @@ use super::discovery::{listeners_of, owned_among};
 use super::{
     gone, has, in_place_only, no_retries, protocol_from, protocol_to, sdk_tags, to_u16, ElbError,
 };
-use crate::support::{api_error, create_once, error_code, retry_not_found, VISIBLE_WITHIN};
+use crate::support::{api_error, create_once, error_code, pause, retry_not_found, VISIBLE_WITHIN};
 use crate::AwsProvider;
 
 // ---------------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ where
                     &format!("the load balancer does not accept the certificate yet ({code})"),
                     start.elapsed(),
                 );
-                tokio::time::sleep(delay).await;
+                pause(delay, || format!("not retried after {err}")).await?;
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
             other => return other,

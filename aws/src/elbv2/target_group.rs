@@ -15,7 +15,7 @@ use super::{
     to_i32, to_u16, to_u32, unmodeled, wait_gone, Attributes, ElbError,
 };
 use crate::support::{
-    api_error, create_once, error_code, is_not_found, retry_not_found, VISIBLE_WITHIN,
+    api_error, create_once, error_code, is_not_found, pause, retry_not_found, VISIBLE_WITHIN,
 };
 use crate::AwsProvider;
 
@@ -324,7 +324,7 @@ pub(super) async fn delete(
             {
                 ctx.progress
                     .waiting(address, "in use by a listener", start.elapsed());
-                tokio::time::sleep(delay).await;
+                pause(delay, || format!("not retried after {err}")).await?;
                 delay = (delay * 2).min(Duration::from_secs(15));
             }
             other => break gone(other)?,

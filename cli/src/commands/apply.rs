@@ -124,7 +124,7 @@ pub fn plan_and_apply(
 ) -> Result<ExitCode> {
     ctx.check(stack)?;
     super::runtime()?.block_on(async {
-        let provider = super::provider(stack).await;
+        let provider = super::provider(stack).await?;
         let plan = engine::plan(stack, &provider, &options).await?;
         print!("{}", engine::render_plan(&plan, ctx.shell.color_out()));
         if !plan.refusals.is_empty() {
@@ -183,7 +183,7 @@ fn apply_saved(ctx: &Ctx, path: &Path, vars: &Vars, execute: &Execute) -> Result
         return Err(EngineError::Refused(saved.plan.refusals.clone()).into());
     }
     super::runtime()?.block_on(async {
-        let provider = super::provider(&stack).await;
+        let provider = super::provider(&stack).await?;
         if !saved.plan.has_changes() {
             let fresh = engine::plan(&stack, &provider, &saved.options).await?;
             check_fresh(path, &saved.plan, &fresh)?;

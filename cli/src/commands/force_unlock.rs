@@ -27,7 +27,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let stack = ctx.load(&args.stack, &args.vars)?;
     super::runtime()?.block_on(async {
-        let provider = super::provider(&stack).await;
+        let provider = super::provider(&stack).await?;
         let holder = provider
             .holder(&stack)
             .await?

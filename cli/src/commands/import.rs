@@ -71,7 +71,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         })?
         .clone();
     super::runtime()?.block_on(async {
-        let provider = super::provider(&stack).await;
+        let provider = super::provider(&stack).await?;
         let owned = provider
             .discover(&stack)
             .await

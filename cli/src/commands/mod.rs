@@ -16,7 +16,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use infra_aws::{AwsOptions, AwsProvider};
+use infra_aws::{AccessError, AwsOptions, AwsProvider, Stop};
 use infra_cli::shell::{Shell, Style};
 use infra_cli::stack_file::{Loader, Var};
 use infra_core::validate::{Diagnostic, Report, Severity};
@@ -145,9 +145,16 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// The AWS provider for the stack's region, from the standard AWS environment
-/// (`AWS_MAX_ATTEMPTS` included).
-pub async fn provider(stack: &Stack) -> AwsProvider {
-    AwsProvider::connect(&stack.region, AwsOptions::from_env()).await
+/// (`AWS_MAX_ATTEMPTS` included), once its first call showed that calls can work. Its actions
+/// stop retrying at the first Ctrl-C (see [`infra_cli::interrupt`]).
+pub async fn provider(stack: &Stack) -> Result<AwsProvider, AccessError> {
+    let options = AwsOptions {
+        stop: Stop::on(infra_cli::interrupt::flag()),
+        ..AwsOptions::from_env()
+    };
+    let provider = AwsProvider::connect(&stack.region, options).await;
+    provider.check_access().await?;
+    Ok(provider)
 }
 
 /// The absolute form of a path the user gave, for recording in saved plans.

@@ -36,8 +36,8 @@ pub enum OutputError {
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let stack = ctx.load(&args.stack, &args.vars)?;
     let outputs = super::runtime()?.block_on(async {
-        let provider = super::provider(&stack).await;
-        engine::read_outputs(&stack, &provider).await
+        let provider = super::provider(&stack).await?;
+        anyhow::Ok(engine::read_outputs(&stack, &provider).await?)
     })?;
     if let Some(name) = args.name {
         return match outputs.get(&name) {

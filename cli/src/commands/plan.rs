@@ -45,8 +45,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         allow_data_loss: args.allow_data_loss,
     };
     let plan = super::runtime()?.block_on(async {
-        let provider = super::provider(&stack).await;
-        engine::plan(&stack, &provider, &options).await
+        let provider = super::provider(&stack).await?;
+        anyhow::Ok(engine::plan(&stack, &provider, &options).await?)
     })?;
     if args.json {
         println!("{}", plan.to_json());

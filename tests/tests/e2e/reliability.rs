@@ -583,6 +583,88 @@ async fn ctrl_c_finishes_what_runs_starts_nothing_new_and_releases_the_lock() {
     assert_converges(&emulator, &aws, &stack, "after Ctrl-C").await;
 }
 
+/// Issue 18: a first Ctrl-C while calls are retrying ends their retries. CreateVpc (retried by
+/// infra's own loop, `create_once`) and CreateBucket (retried by the SDK) answer 500 every time;
+/// Ctrl-C lands at CreateVpc's second attempt. Each then stops short of its budget of 8, its
+/// action fails as interrupted, the run exits 130 and the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_the_retries_of_calls_in_flight_and_exits_130() {
+    let emulator = Emulator::start();
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let stack = stack_file("closet.rs");
+    let pid = Arc::new(AtomicU32::new(0));
+    let vpc_attempts = Arc::new(AtomicUsize::new(0));
+    let interrupted_at = Arc::new(Mutex::new(None));
+    let hook: FaultHook = {
+        let (pid, vpc_attempts) = (Arc::clone(&pid), Arc::clone(&vpc_attempts));
+        let interrupted_at = Arc::clone(&interrupted_at);
+        Arc::new(move |operation: &Operation, _| {
+            if operation.name == "CreateVpc" && vpc_attempts.fetch_add(1, Ordering::SeqCst) == 1 {
+                *interrupted_at.lock().unwrap() = Some(std::time::Instant::now());
+                let _ = std::process::Command::new("kill")
+                    .args(["-INT", &pid.load(Ordering::SeqCst).to_string()])
+                    .status();
+            }
+            match operation.name.as_str() {
+                "CreateVpc" | "CreateBucket" => {
+                    Fault::error(operation, 500, "InternalError", "injected")
+                }
+                _ => Fault::Forward,
+            }
+        })
+    };
+    let proxy = CountingProxy::with_options(
+        upstream(&emulator),
+        ProxyOptions {
+            faults: Some(hook),
+            ..ProxyOptions::default()
+        },
+    );
+    let child = infra_command(&proxy.endpoint(), &["apply", &stack, "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("infra starts");
+    pid.store(child.id(), Ordering::SeqCst);
+    let output = child.wait_with_output().expect("infra ends");
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(130), "{all}");
+    assert!(all.contains("Apply interrupted:"), "{all}");
+    // The interrupt lands while the second attempt is answered: no third (one more only if the
+    // signal came late), where the budget is 8.
+    let (vpc, bucket) = (proxy.count("CreateVpc"), proxy.count("CreateBucket"));
+    if let Some(at) = *interrupted_at.lock().unwrap() {
+        println!(
+            "Ctrl-C to exit: {:.1}s; CreateVpc tried {vpc} times, CreateBucket {bucket} (budget 8)",
+            at.elapsed().as_secs_f64()
+        );
+    }
+    assert!(
+        (2..=3).contains(&vpc),
+        "CreateVpc was tried {vpc} times:\n{all}"
+    );
+    assert!(bucket < 8, "CreateBucket used its whole budget:\n{all}");
+    for address in ["ec2_vpc.main", "s3_bucket.uploads"] {
+        assert!(
+            all.contains(&format!("Interrupted create {address}")),
+            "{address} is not reported as interrupted:\n{all}"
+        );
+    }
+    assert!(
+        all.contains("interrupted: not retried after ec2:CreateVpc: InternalError: injected"),
+        "{all}"
+    );
+    assert_eq!(
+        aws.lock_holder_id(STACK).await,
+        None,
+        "the lock is released:\n{all}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_retry_budget_apply_stops_with_the_error_and_a_rerun_finishes() {
     let emulator = Emulator::start();
