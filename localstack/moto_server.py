@@ -8,18 +8,25 @@
 * An operation moto does not implement answers HTTP 501 with a one-line message, instead of a
   500 with a Python traceback that clients retry as a server fault.
 
-Usage: python moto_server.py HOST PORT
+It also works around a moto 5.2.1 bug: CreateLaunchTemplateVersion keeps the user data as a
+plain string, and an Auto Scaling group then created from that version fails with HTTP 500
+(an AssertionError in moto). The tests run this server too (`infra_tests::Emulator`).
+
+Usage: python moto_server.py -H HOST -p PORT (as moto_server)
 """
 
+import argparse
 import io
 import json
 import os
-import sys
 import threading
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from moto import __version__ as moto_version
+from moto.core.types import Base64EncodedString
+from moto.ec2.models.launch_templates import LaunchTemplate
+from moto.ec2.utils import parse_user_data
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 from werkzeug.test import EnvironBuilder
@@ -174,11 +181,28 @@ class Emulator:
         list(self.app(update, lambda status, headers, exc_info=None: None))
 
 
+def parse_version_user_data():
+    """Make CreateLaunchTemplateVersion keep user data as CreateLaunchTemplate does."""
+    create_version = LaunchTemplate.create_version
+
+    def with_parsed_user_data(self, data, description):
+        user_data = data.get("UserData")
+        if user_data is not None and not isinstance(user_data, Base64EncodedString):
+            data = {**data, "UserData": parse_user_data(user_data)}
+        return create_version(self, data, description)
+
+    LaunchTemplate.create_version = with_parsed_user_data
+
+
 def main():
-    host, port = sys.argv[1], int(sys.argv[2])
-    os.environ.setdefault("MOTO_PORT", str(port))  # as moto_server sets it
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    args = parser.parse_args()
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto_server sets it
+    parse_version_user_data()
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, Emulator(app), threaded=True)
+    run_simple(args.host, args.port, Emulator(app), threaded=True)
 
 
 if __name__ == "__main__":
