@@ -39,6 +39,9 @@ pub struct AwsOptions {
     pub max_backoff: Duration,
     /// Upper bound for waits (ALB active, RDS available, deletions).
     pub wait_timeout: Duration,
+    /// How long a load balancer's access-log write may be refused after its bucket's policy
+    /// was written (the policy takes time to reach ELB).
+    pub log_policy_propagation: Duration,
     /// Pace requests under AWS's published API rate limits (see [`pacing`]).
     pub pacing: bool,
 }
@@ -50,6 +53,7 @@ impl Default for AwsOptions {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(20),
             wait_timeout: Duration::from_secs(40 * 60),
+            log_policy_propagation: Duration::from_secs(120),
             pacing: true,
         }
     }
@@ -83,6 +87,9 @@ pub struct AwsProvider {
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) route53: aws_sdk_route53::Client,
+    pub(crate) sts: aws_sdk_sts::Client,
+    /// The account id, asked once (only stacks with log buckets need it).
+    account: Arc<tokio::sync::OnceCell<String>>,
     pub(crate) options: AwsOptions,
 }
 
@@ -130,8 +137,26 @@ impl AwsProvider {
             ssm: aws_sdk_ssm::Client::new(config),
             iam: aws_sdk_iam::Client::new(config),
             route53: aws_sdk_route53::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            account: Arc::default(),
             options,
         }
+    }
+
+    /// The id of the account the credentials belong to (STS GetCallerIdentity, once).
+    pub(crate) async fn account_id(&self) -> Result<&str, ProviderError> {
+        self.account
+            .get_or_try_init(|| async {
+                let out = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| support::api_error("sts:GetCallerIdentity", e))?;
+                Ok(out.account().unwrap_or_default().to_string())
+            })
+            .await
+            .map(String::as_str)
     }
 }
 

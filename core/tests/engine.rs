@@ -74,13 +74,13 @@ async fn create_from_nothing_respects_dependencies() {
     let p = plan(&stack, &fake).await;
     assert_eq!(
         p.summary().to_string(),
-        "Plan: 27 to add, 0 to change, 0 to destroy."
+        "Plan: 28 to add, 0 to change, 0 to destroy."
     );
     assert!(p.refusals.is_empty());
     let result = apply(&p, &stack, &fake).await;
     assert!(result.is_success(), "{result:?}");
-    assert_eq!(result.completed.len(), 27);
-    assert_eq!(fake.resources().len(), 27);
+    assert_eq!(result.completed.len(), 28);
+    assert_eq!(fake.resources().len(), 28);
 
     let calls = fake.calls();
     for declared in &stack.resources {
@@ -295,12 +295,12 @@ async fn failure_half_way_returns_partial_result_and_a_rerun_converges() {
     }
     assert_eq!(
         result.completed.len() + result.failed.len() + result.skipped.len(),
-        27
+        28
     );
     assert_eq!(result.state.len(), result.completed.len());
 
     let rerun = plan(&stack, &fake).await;
-    let remaining = 27 - result.completed.len();
+    let remaining = 28 - result.completed.len();
     assert_eq!(rerun.summary().add, remaining);
     assert_eq!(rerun.summary().change, 0);
     assert!(apply(&rerun, &stack, &fake).await.is_success());
@@ -315,7 +315,7 @@ async fn destroy_deletes_dependents_first() {
     assert_eq!(p.mode, PlanMode::Destroy);
     assert_eq!(
         p.summary().to_string(),
-        "Plan: 0 to add, 0 to change, 27 to destroy."
+        "Plan: 0 to add, 0 to change, 28 to destroy."
     );
     let result = apply(&p, &stack, &fake).await;
     assert!(result.is_success(), "{result:?}");
