@@ -1,6 +1,6 @@
 //! The closet community site's production stack (seeds 002 and 004): an ALB terminating HTTPS in
-//! front of a web tier on 3000 and an API tier on 8080, a private MySQL database and an S3
-//! bucket for uploads, in ap-northeast-2.
+//! front of a web tier on 3000 and an API tier on 8080, a private MySQL database, an S3 bucket
+//! for uploads and one for the access logs of both, in ap-northeast-2.
 //!
 //! `infra plan stacks/closet.rs` — a stack file is a Rust file with `pub fn stack() -> Stack`.
 

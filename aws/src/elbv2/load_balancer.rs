@@ -507,3 +507,75 @@ pub(super) async fn read_load_balancer(
     )?;
     observe_load_balancer(&address.id, &lb, &attrs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infra_core::model::Bucket;
+
+    fn lb() -> LoadBalancer {
+        LoadBalancer::internet_facing(&[], &[])
+    }
+
+    fn sent(attrs: Vec<LoadBalancerAttribute>) -> Attributes {
+        lb_attribute_map(&attrs)
+    }
+
+    #[test]
+    fn access_logs_are_sent_with_the_bucket_name_and_read_back() {
+        let logs = Ref::<Bucket>::from_id("logs");
+        let declared = lb().access_logs_with_prefix(&logs, "alb/web");
+        let attrs = sent(lb_attributes(&declared, Some("my-logs")));
+        assert_eq!(attrs[ACCESS_LOGS], "true");
+        assert_eq!(attrs[ACCESS_LOGS_BUCKET], "my-logs");
+        assert_eq!(attrs[ACCESS_LOGS_PREFIX], "alb/web");
+        let described = elbv2::types::LoadBalancer::builder()
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .build();
+        let observed = observe_load_balancer("web", &described, &attrs).unwrap();
+        let Resource::LoadBalancer(read) = observed.resource else {
+            panic!("a load balancer")
+        };
+        let read = read.access_logs.unwrap();
+        assert_eq!(
+            (read.bucket.id(), read.prefix.as_deref()),
+            ("my-logs", Some("alb/web"))
+        );
+    }
+
+    #[test]
+    fn without_access_logs_they_are_turned_off_and_read_as_none() {
+        let attrs = sent(lb_attributes(&lb(), None));
+        assert_eq!(attrs[ACCESS_LOGS], "false");
+        assert!(!attrs.contains_key(ACCESS_LOGS_BUCKET));
+        let described = elbv2::types::LoadBalancer::builder()
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .build();
+        let observed = observe_load_balancer("web", &described, &attrs).unwrap();
+        let Resource::LoadBalancer(read) = observed.resource else {
+            panic!("a load balancer")
+        };
+        assert!(read.access_logs.is_none());
+    }
+
+    #[test]
+    fn only_elb_access_denied_is_waited_out() {
+        let error = |code: &str, message: &str| ProviderError::Api {
+            operation: "elasticloadbalancing:ModifyLoadBalancerAttributes".into(),
+            code: code.into(),
+            message: message.into(),
+        };
+        assert!(is_log_access_denied(&error(
+            "InvalidConfigurationRequest",
+            "Access Denied for bucket: logs. Please check S3bucket permission"
+        )));
+        assert!(!is_log_access_denied(&error(
+            "InvalidConfigurationRequest",
+            "Load balancer attribute key 'x' is not recognized"
+        )));
+        assert!(!is_log_access_denied(&error(
+            "ValidationError",
+            "Access Denied for bucket"
+        )));
+    }
+}

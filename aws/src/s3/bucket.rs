@@ -1,6 +1,8 @@
 //! The S3 bucket: create, update, delete (emptying it when allowed), read, adopt, and what S3
 //! reports about it, read one sub-resource per call.
 
+use std::time::Duration;
+
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete,
     ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
@@ -17,7 +19,9 @@ use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 
 use super::{bucket_tags, lifecycle, logging, policy};
-use crate::support::{api_error, error_code, is_not_found, ownership_tags, wait_for, Poll};
+use crate::support::{
+    api_error, error_code, is_not_found, ownership_tags, retry_while, wait_for, Poll,
+};
 use crate::AwsProvider;
 
 /// DeleteObjects takes at most this many keys.
@@ -152,9 +156,9 @@ pub(super) async fn update(
     if is_changed("lifecycle") {
         lifecycle::put(p, &address, name, bucket.lifecycle.as_ref()).await?;
     }
-    // Only a bucket something logs into has a policy of infra's: one that no longer has
-    // writers keeps its policy (its statements may be someone else's).
-    if is_changed("policy") && !bucket.policy.is_empty() {
+    // Only the policy of a bucket something logs into is read, so it is the only one that can
+    // change: a bucket that no longer has writers keeps its policy (it may be someone else's).
+    if is_changed("policy") {
         put_policy(p, ctx, name, &bucket.policy).await?;
     }
     if is_changed("access_logging") {
@@ -164,6 +168,23 @@ pub(super) async fn update(
     Ok(observe(&desired.id, name, state, bucket.force_destroy))
 }
 
+/// How long destroy keeps emptying a bucket that log delivery still writes into.
+const LATE_LOGS_WITHIN: Duration = Duration::from_secs(6 * 60);
+
+fn is_not_empty(err: &ProviderError) -> bool {
+    error_code(err) == Some("BucketNotEmpty")
+}
+
+async fn delete_bucket(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+    tracing::debug!(bucket = %name, "deleting bucket");
+    p.s3.delete_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(|e| api_error("s3:DeleteBucket", e))?;
+    Ok(())
+}
+
 pub(super) async fn delete(
     p: &AwsProvider,
     ctx: &Context<'_>,
@@ -171,18 +192,28 @@ pub(super) async fn delete(
     options: DeleteOptions,
 ) -> Result<(), ProviderError> {
     let name = prior.physical_id.as_str();
-    if options.empty_bucket {
-        match empty(p, name).await {
-            Ok(()) => {}
-            Err(err) if is_not_found(&err) => return Ok(()),
-            Err(err) => return Err(err),
-        }
-    }
-    tracing::debug!(bucket = %name, "deleting bucket");
-    match p.s3.delete_bucket().bucket(name).send().await.map_err(|e| api_error("s3:DeleteBucket", e)) {
-        Ok(_) => {}
+    let deleted = if options.empty_bucket {
+        // Log delivery writes into a log bucket after the writers are gone (ELB every 5
+        // minutes): empty it again while DeleteBucket answers BucketNotEmpty.
+        let backoff = (Duration::from_secs(5), Duration::from_secs(30));
+        retry_while(
+            LATE_LOGS_WITHIN,
+            backoff,
+            is_not_empty,
+            "objects arrived after emptying",
+            || async {
+                empty(p, name).await?;
+                delete_bucket(p, name).await
+            },
+        )
+        .await
+    } else {
+        delete_bucket(p, name).await
+    };
+    match deleted {
+        Ok(()) => {}
         Err(err) if is_not_found(&err) => return Ok(()),
-        Err(err) if error_code(&err) == Some("BucketNotEmpty") => {
+        Err(err) if is_not_empty(&err) => {
             return Err(ProviderError::Other(format!(
                 "{}: bucket `{name}` still holds objects or object versions; set `force_destroy` on it \
                  and allow data loss to empty and delete it",

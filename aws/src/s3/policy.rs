@@ -150,20 +150,12 @@ pub(super) async fn read(p: &AwsProvider, name: &str) -> Result<Option<String>, 
     }
 }
 
-/// Writes the policy, or deletes it when there are no statements.
+/// Writes the policy (replacing whatever the bucket had).
 pub(super) async fn put(
     p: &AwsProvider,
     target: &Target<'_>,
     statements: &[PolicyStatement],
 ) -> Result<(), ProviderError> {
-    if statements.is_empty() {
-        p.s3.delete_bucket_policy()
-            .bucket(target.bucket)
-            .send()
-            .await
-            .map_err(|e| api_error("s3:DeleteBucketPolicy", e))?;
-        return Ok(());
-    }
     p.s3.put_bucket_policy()
         .bucket(target.bucket)
         .policy(target.document(statements))

@@ -203,6 +203,35 @@ mod tests {
     }
 
     #[test]
+    fn a_log_bucket_expires_logs_and_may_be_emptied_and_a_plain_bucket_neither() {
+        let logs = Bucket::logs("l");
+        assert_eq!(logs.lifecycle, Some(Lifecycle::expire_after_days(90)));
+        assert!(logs.force_destroy);
+        let plain = Bucket::new("b");
+        assert_eq!((plain.lifecycle, plain.force_destroy), (None, false));
+        let shorter = Bucket::logs("l").expire_after_days(30).lifecycle.unwrap();
+        assert_eq!(
+            (
+                shorter.expire_after_days,
+                shorter.noncurrent_expire_after_days
+            ),
+            (30, 7)
+        );
+    }
+
+    #[test]
+    fn prefixes_default_to_the_writer_and_can_be_given() {
+        let logs = Ref::<Bucket>::from_id("logs");
+        let b = Bucket::new("up").access_logging(&logs);
+        assert_eq!(b.access_logging.unwrap().prefix, "s3/up/");
+        let b = Bucket::new("up").access_logging_with_prefix(&logs, "x/");
+        assert_eq!(b.access_logging.unwrap().prefix, "x/");
+        let lb = LoadBalancer::internal(&[], &[]).access_logs_with_prefix(&logs, "");
+        assert_eq!(lb.access_logs.unwrap().prefix_for("web"), "");
+        assert!(LoadBalancer::internal(&[], &[]).access_logs.is_none());
+    }
+
+    #[test]
     fn a_stack_without_logs_derives_nothing() {
         let mut s = Stack::new("demo", "ap-northeast-2");
         s.add("uploads", Bucket::new("demo-uploads"));

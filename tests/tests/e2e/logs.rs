@@ -21,7 +21,7 @@ use aws_sdk_s3::types::{
     LifecycleRule, LifecycleRuleFilter,
 };
 use infra_aws::{AwsOptions, AwsProvider};
-use infra_core::engine::{self, ApplyOptions, ApplyResult, NoHook, PlanOptions};
+use infra_core::engine::{self, ApplyOptions, ApplyResult, NoHook, PlanMode, PlanOptions};
 use infra_tests::proxy::{CountingProxy, Fault, FaultHook, Operation, ProxyOptions};
 use infra_tests::{repo_root, Emulator};
 use serde_json::{json, Value};
@@ -264,11 +264,22 @@ async fn logs_are_written_as_declared_drift_is_restored_and_destroy_empties_the_
 }
 
 /// ModifyLoadBalancerAttributes turning access logs on answers ELB's "Access Denied" `denials`
-/// times; the first PutBucketLogging answers `InvalidTargetBucketForLogging`.
+/// times; the first PutBucketLogging answers `InvalidTargetBucketForLogging`; the second
+/// DeleteBucket (the log bucket's: the uploads bucket logging into it goes first) answers
+/// `BucketNotEmpty`, as when a last log file arrives after the bucket was emptied.
 fn not_propagated_yet(denials: usize) -> FaultHook {
     let modifies = Arc::new(AtomicUsize::new(0));
     let loggings = Arc::new(AtomicUsize::new(0));
+    let deletes = Arc::new(AtomicUsize::new(0));
     Arc::new(move |operation: &Operation, _| {
+        if operation.name == "DeleteBucket" && deletes.fetch_add(1, Ordering::SeqCst) == 1 {
+            return Fault::error(
+                operation,
+                409,
+                "BucketNotEmpty",
+                "The bucket you tried to delete is not empty",
+            );
+        }
         let logs_on = operation.name == "ModifyLoadBalancerAttributes"
             && operation.params.contains("access_logs.s3.bucket");
         if logs_on && modifies.fetch_add(1, Ordering::SeqCst) < denials {
@@ -286,7 +297,7 @@ fn not_propagated_yet(denials: usize) -> FaultHook {
     })
 }
 
-async fn apply_through(proxy: &CountingProxy, propagation: Duration) -> ApplyResult {
+async fn provider(proxy: &CountingProxy, propagation: Duration) -> AwsProvider {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(proxy.endpoint())
         .region(Region::new("ap-northeast-2"))
@@ -297,18 +308,19 @@ async fn apply_through(proxy: &CountingProxy, propagation: Duration) -> ApplyRes
         log_policy_propagation: propagation,
         ..AwsOptions::default()
     };
-    let provider = AwsProvider::from_config(&config, options);
+    AwsProvider::from_config(&config, options)
+}
+
+async fn apply_plan(provider: &AwsProvider, options: PlanOptions) -> ApplyResult {
     let stack = weblogs::stack();
-    let plan = engine::plan(&stack, &provider, &PlanOptions::default())
-        .await
-        .unwrap();
-    engine::apply(&plan, &stack, &provider, &ApplyOptions::default(), &NoHook)
+    let plan = engine::plan(&stack, provider, &options).await.unwrap();
+    engine::apply(&plan, &stack, provider, &ApplyOptions::default(), &NoHook)
         .await
         .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn log_writes_refused_while_the_policy_propagates_are_retried() {
+async fn refused_log_writes_are_retried_and_late_log_objects_are_emptied_again() {
     let emulator = Emulator::start();
     let proxy = CountingProxy::with_options(
         upstream(&emulator),
@@ -317,11 +329,25 @@ async fn log_writes_refused_while_the_policy_propagates_are_retried() {
             ..ProxyOptions::default()
         },
     );
-    let result = apply_through(&proxy, Duration::from_secs(60)).await;
+    let provider = provider(&proxy, Duration::from_secs(60)).await;
+    let result = apply_plan(&provider, PlanOptions::default()).await;
     assert!(result.is_success(), "failed: {:?}", result.failed);
     assert_eq!(proxy.count("ModifyLoadBalancerAttributes"), 3);
     assert_eq!(proxy.count("PutBucketLogging"), 2);
-    assert_declared(&Aws::connect(&emulator.endpoint()).await).await;
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    assert_declared(&aws).await;
+
+    let destroy = PlanOptions {
+        mode: PlanMode::Destroy,
+        allow_data_loss: true,
+    };
+    let result = apply_plan(&provider, destroy).await;
+    assert!(result.is_success(), "failed: {:?}", result.failed);
+    assert_eq!(proxy.count("DeleteBucket"), 3);
+    assert_eq!(
+        aws.remaining(STACK, &[LOGS, UPLOADS]).await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,7 +360,8 @@ async fn access_logs_still_refused_after_the_propagation_window_fail_naming_the_
             ..ProxyOptions::default()
         },
     );
-    let result = apply_through(&proxy, Duration::from_secs(3)).await;
+    let provider = provider(&proxy, Duration::from_secs(3)).await;
+    let result = apply_plan(&provider, PlanOptions::default()).await;
     let (address, error) = result.failed.first().expect("the load balancer fails");
     assert_eq!(address.to_string(), "elbv2_load_balancer.web");
     let message = error.to_string();
