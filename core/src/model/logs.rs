@@ -99,7 +99,8 @@ pub(crate) fn derive(stack: &mut Stack) {
     }
 }
 
-/// The policy of the bucket `id`: a statement per writer.
+/// The policy of the bucket `id`: a statement per writer. No deny of requests without TLS: moto
+/// enforces one on its plain-HTTP endpoint, and infra could then not empty the bucket there.
 fn policy_for(stack: &Stack, id: &str) -> Vec<PolicyStatement> {
     stack
         .resources
