@@ -128,6 +128,35 @@ async fn plan_after_apply_is_empty() {
 }
 
 #[tokio::test]
+async fn a_new_log_writer_updates_the_log_bucket_policy_first() {
+    let stack = closet::stack();
+    let mut before = stack.clone();
+    for d in &mut before.resources {
+        if let Resource::Bucket(b) = &mut d.resource {
+            b.access_logging = None;
+        }
+    }
+    let fake = FakeProvider::applied(&before);
+    let p = plan(&stack, &fake).await;
+    assert_eq!(
+        actions(&p),
+        ["Update s3_bucket.logs", "Update s3_bucket.uploads"]
+    );
+    let fields = |address: &str| -> Vec<String> {
+        let change = p.change(&addr(address)).unwrap();
+        change.fields.iter().map(|f| f.field.clone()).collect()
+    };
+    assert_eq!(fields("s3_bucket.logs"), ["policy"]);
+    assert_eq!(fields("s3_bucket.uploads"), ["access_logging"]);
+    assert!(apply(&p, &stack, &fake).await.is_success());
+    let calls = fake.calls();
+    let policy = call(&calls, Op::Update, "s3_bucket.logs");
+    let writer = call(&calls, Op::Update, "s3_bucket.uploads");
+    assert!(policy.finished < writer.started);
+    assert!(!plan(&stack, &fake).await.has_changes());
+}
+
+#[tokio::test]
 async fn drift_in_one_field_is_exactly_one_update() {
     let stack = closet::stack();
     let fake = FakeProvider::applied(&stack);
