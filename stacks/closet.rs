@@ -1,6 +1,6 @@
 //! The closet community site's production stack (seeds 002 and 004): an ALB terminating HTTPS in
-//! front of a web tier on 3000 and an API tier on 8080, a private MySQL database and an S3
-//! bucket for uploads, in ap-northeast-2.
+//! front of a web tier on 3000 and an API tier on 8080, a private MySQL database, an S3 bucket
+//! for uploads and one for the access logs of both, in ap-northeast-2.
 //!
 //! `infra plan stacks/closet.rs` — a stack file is a Rust file with `pub fn stack() -> Stack`.
 
@@ -97,9 +97,11 @@ pub fn stack() -> Stack {
             .health_check(HealthCheck::http("/api/health").port(8080))
             .deregistration_delay(30),
     );
+    // Access logs of the load balancer and of the uploads bucket, kept 90 days.
+    let logs = s.add("logs", Bucket::logs("closet-logs-apne2"));
     let alb = s.add(
         "alb",
-        LoadBalancer::internet_facing(&[&public_a, &public_c], &[&alb_sg]),
+        LoadBalancer::internet_facing(&[&public_a, &public_c], &[&alb_sg]).access_logs(&logs),
     );
     let site = s.add("closet", Record::alias(&zone, "closet", &alb));
     s.add("http", Listener::http(&alb, 80));
@@ -111,7 +113,8 @@ pub fn stack() -> Stack {
             .forward(&backend),
     );
 
-    // Data: a private, encrypted MySQL reachable only from the API tier, and an uploads bucket.
+    // Data: a private, encrypted MySQL reachable only from the API tier, and an uploads bucket
+    // whose requests are logged.
     let db_subnets = s.add(
         "db",
         DbSubnetGroup::new("closet database subnets", &[&public_a, &public_c]),
@@ -122,7 +125,10 @@ pub fn stack() -> Stack {
             .db_name("closet")
             .security_group(&db_sg),
     );
-    let uploads = s.add("uploads", Bucket::new("closet-uploads-apne2"));
+    let uploads = s.add(
+        "uploads",
+        Bucket::new("closet-uploads-apne2").access_logging(&logs),
+    );
 
     // Identity: each tier's instances act as a role. Both get a shell through Session Manager
     // (no port 22); the API may read exactly the database's managed secret and use the uploads.

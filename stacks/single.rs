@@ -50,7 +50,12 @@ pub fn stack() -> Stack {
             .ingress(Rule::tcp(443).from_anywhere()),
     );
 
-    let assets = s.add("assets", Bucket::new("honeyflow-assets-apne2"));
+    // Requests to the assets are logged into a bucket that keeps them 90 days.
+    let logs = s.add("logs", Bucket::logs("honeyflow-logs-apne2"));
+    let assets = s.add(
+        "assets",
+        Bucket::new("honeyflow-assets-apne2").access_logging(&logs),
+    );
     // The host acts as a role: a shell through Session Manager, and the assets bucket.
     let role = s.add(
         "app",

@@ -99,6 +99,10 @@ impl AwsProvider {
         let detail = match result {
             Ok(caller) => {
                 tracing::debug!(arn = caller.arn(), "calling AWS as");
+                // The account id log-bucket policies name: no second call for it.
+                if let Some(account) = caller.account() {
+                    let _ = self.account.set(account.to_string());
+                }
                 return Ok(());
             }
             Err(err) => err,

@@ -44,6 +44,9 @@ pub struct AwsOptions {
     pub max_backoff: Duration,
     /// Upper bound for waits (ALB active, RDS available, deletions).
     pub wait_timeout: Duration,
+    /// How long a load balancer's access-log write may be refused after its bucket's policy
+    /// was written (the policy takes time to reach ELB).
+    pub log_policy_propagation: Duration,
     /// Pace requests under AWS's published API rate limits (see [`pacing`]).
     pub pacing: bool,
     /// Once set, actions stop retrying and waiting and fail as interrupted (see [`Stop`]).
@@ -57,6 +60,7 @@ impl Default for AwsOptions {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(20),
             wait_timeout: Duration::from_secs(40 * 60),
+            log_policy_propagation: Duration::from_secs(120),
             pacing: true,
             stop: Stop::default(),
         }
@@ -92,6 +96,9 @@ pub struct AwsProvider {
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) route53: aws_sdk_route53::Client,
     pub(crate) sts: aws_sdk_sts::Client,
+    /// The account id: from [`AwsProvider::check_access`], or asked once when a log bucket's
+    /// policy needs it.
+    pub(crate) account: Arc<tokio::sync::OnceCell<String>>,
     pub(crate) options: AwsOptions,
     /// For [`AwsProvider::check_access`]'s message.
     pub(crate) region: String,
@@ -162,8 +169,25 @@ impl AwsProvider {
             sts: aws_sdk_sts::Client::new(config),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
             endpoint_url: config.endpoint_url().map(str::to_string),
+            account: Arc::default(),
             options,
         }
+    }
+
+    /// The id of the account the credentials belong to (STS GetCallerIdentity, once).
+    pub(crate) async fn account_id(&self) -> Result<&str, ProviderError> {
+        self.account
+            .get_or_try_init(|| async {
+                let out = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| support::api_error("sts:GetCallerIdentity", e))?;
+                Ok(out.account().unwrap_or_default().to_string())
+            })
+            .await
+            .map(String::as_str)
     }
 }
 

@@ -158,6 +158,15 @@ impl Stack {
         Ref::from_id(id)
     }
 
+    /// The stack with what it derives from its resources filled in: each load balancer's
+    /// access-log prefix, and the policy of each bucket something logs into (from who does).
+    /// The engine plans and applies this form; deriving it again changes nothing.
+    pub fn derived(&self) -> Stack {
+        let mut out = self.clone();
+        crate::model::derive(&mut out);
+        out
+    }
+
     /// Declare a named output, printed by `infra output`; its resource must be declared
     /// (`E0906`).
     pub fn output(&mut self, name: impl Into<String>, value: Output) -> &mut Self {

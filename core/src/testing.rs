@@ -136,6 +136,8 @@ impl FakeProvider {
     /// A fake holding `stack` as if it had just been applied.
     pub fn applied(stack: &Stack) -> Self {
         let fake = FakeProvider::new();
+        // As the engine does: what the stack derives is part of what exists.
+        let stack = &stack.derived();
         {
             let mut state = fake.lock();
             let order = Graph::from_stack(stack)

@@ -74,13 +74,13 @@ async fn create_from_nothing_respects_dependencies() {
     let p = plan(&stack, &fake).await;
     assert_eq!(
         p.summary().to_string(),
-        "Plan: 27 to add, 0 to change, 0 to destroy."
+        "Plan: 28 to add, 0 to change, 0 to destroy."
     );
     assert!(p.refusals.is_empty());
     let result = apply(&p, &stack, &fake).await;
     assert!(result.is_success(), "{result:?}");
-    assert_eq!(result.completed.len(), 27);
-    assert_eq!(fake.resources().len(), 27);
+    assert_eq!(result.completed.len(), 28);
+    assert_eq!(fake.resources().len(), 28);
 
     let calls = fake.calls();
     for declared in &stack.resources {
@@ -125,6 +125,35 @@ async fn plan_after_apply_is_empty() {
         again.summary().to_string(),
         "Plan: 0 to add, 0 to change, 0 to destroy."
     );
+}
+
+#[tokio::test]
+async fn a_new_log_writer_updates_the_log_bucket_policy_first() {
+    let stack = closet::stack();
+    let mut before = stack.clone();
+    for d in &mut before.resources {
+        if let Resource::Bucket(b) = &mut d.resource {
+            b.access_logging = None;
+        }
+    }
+    let fake = FakeProvider::applied(&before);
+    let p = plan(&stack, &fake).await;
+    assert_eq!(
+        actions(&p),
+        ["Update s3_bucket.logs", "Update s3_bucket.uploads"]
+    );
+    let fields = |address: &str| -> Vec<String> {
+        let change = p.change(&addr(address)).unwrap();
+        change.fields.iter().map(|f| f.field.clone()).collect()
+    };
+    assert_eq!(fields("s3_bucket.logs"), ["policy"]);
+    assert_eq!(fields("s3_bucket.uploads"), ["access_logging"]);
+    assert!(apply(&p, &stack, &fake).await.is_success());
+    let calls = fake.calls();
+    let policy = call(&calls, Op::Update, "s3_bucket.logs");
+    let writer = call(&calls, Op::Update, "s3_bucket.uploads");
+    assert!(policy.finished < writer.started);
+    assert!(!plan(&stack, &fake).await.has_changes());
 }
 
 #[tokio::test]
@@ -295,12 +324,12 @@ async fn failure_half_way_returns_partial_result_and_a_rerun_converges() {
     }
     assert_eq!(
         result.completed.len() + result.failed.len() + result.skipped.len(),
-        27
+        28
     );
     assert_eq!(result.state.len(), result.completed.len());
 
     let rerun = plan(&stack, &fake).await;
-    let remaining = 27 - result.completed.len();
+    let remaining = 28 - result.completed.len();
     assert_eq!(rerun.summary().add, remaining);
     assert_eq!(rerun.summary().change, 0);
     assert!(apply(&rerun, &stack, &fake).await.is_success());
@@ -315,7 +344,7 @@ async fn destroy_deletes_dependents_first() {
     assert_eq!(p.mode, PlanMode::Destroy);
     assert_eq!(
         p.summary().to_string(),
-        "Plan: 0 to add, 0 to change, 27 to destroy."
+        "Plan: 0 to add, 0 to change, 28 to destroy."
     );
     let result = apply(&p, &stack, &fake).await;
     assert!(result.is_success(), "{result:?}");

@@ -9,7 +9,7 @@ use infra_core::Stack;
 #[test]
 fn closet_round_trips_through_json() {
     let stack = closet::stack();
-    assert_eq!(stack.resources.len(), 27);
+    assert_eq!(stack.resources.len(), 28);
     let json = stack.to_json();
     assert_eq!(Stack::from_json(&json).unwrap(), stack);
 }
@@ -21,7 +21,7 @@ mod single;
 fn single_round_trips_through_json() {
     let stack = single::stack();
     assert_eq!(stack.name, "honeyflow");
-    assert_eq!(stack.resources.len(), 9);
+    assert_eq!(stack.resources.len(), 10);
     let json = stack.to_json();
     assert_eq!(Stack::from_json(&json).unwrap(), stack);
 }

@@ -545,6 +545,7 @@ fn s3_operation(method: &str, path: &str, query: &str) -> String {
                     | "policy"
                     | "ownershipControls"
                     | "lifecycle"
+                    | "logging"
                     | "acl"
                     | "delete"
                     | "versions"
@@ -564,11 +565,13 @@ fn s3_operation(method: &str, path: &str, query: &str) -> String {
         ("PUT", Some(_), Some(_), Some("tagging")) => "PutObjectTagging".into(),
         ("PUT", Some(_), Some(_), _) => "PutObject".into(),
         ("PUT", Some(_), None, Some("publicAccessBlock")) => "PutPublicAccessBlock".into(),
+        ("PUT", Some(_), None, Some("lifecycle")) => "PutBucketLifecycleConfiguration".into(),
         ("PUT", Some(_), None, Some(s)) => format!("PutBucket{}", capitalized(s)),
         ("GET", Some(_), Some(_), _) => "GetObject".into(),
         ("GET", Some(_), None, Some("versions")) => "ListObjectVersions".into(),
         ("GET", Some(_), None, Some("list-type")) => "ListObjectsV2".into(),
         ("GET", Some(_), None, Some("publicAccessBlock")) => "GetPublicAccessBlock".into(),
+        ("GET", Some(_), None, Some("lifecycle")) => "GetBucketLifecycleConfiguration".into(),
         ("GET", Some(_), None, Some(s)) => format!("GetBucket{}", capitalized(s)),
         ("GET", Some(_), None, None) => "ListObjects".into(),
         ("HEAD", Some(_), None, _) => "HeadBucket".into(),
@@ -618,6 +621,11 @@ mod tests {
             "PutObject"
         );
         assert_eq!(s3_operation("POST", "/b", "delete"), "DeleteObjects");
+        assert_eq!(s3_operation("GET", "/b", "logging"), "GetBucketLogging");
+        assert_eq!(
+            s3_operation("GET", "/b", "lifecycle"),
+            "GetBucketLifecycleConfiguration"
+        );
         assert_eq!(s3_operation("DELETE", "/b", ""), "DeleteBucket");
         assert_eq!(s3_operation("GET", "/", ""), "ListBuckets");
     }

@@ -1,11 +1,13 @@
 //! Application Load Balancers: read from AWS with their attributes, created, updated (subnets,
 //! security groups, attributes), read by ARN, deleted, and waited for until active.
 
+use std::time::Duration;
+
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use elbv2::types::{
     LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
 };
-use infra_core::model::{Declared, LoadBalancer, Resource, Scheme};
+use infra_core::model::{AccessLogs, Declared, LoadBalancer, Resource, Scheme};
 use infra_core::provider::Context;
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Ref};
@@ -15,13 +17,17 @@ use super::{
     Attributes, ElbError,
 };
 use crate::support::{
-    api_error, create_once, is_not_found, retry_not_found, wait_for, Poll, VISIBLE_WITHIN,
+    api_error, create_once, is_not_found, retry_not_found, retry_while, wait_for, Poll,
+    VISIBLE_WITHIN,
 };
 use crate::AwsProvider;
 
 const DROP_INVALID_HEADERS: &str = "routing.http.drop_invalid_header_fields.enabled";
 const DELETION_PROTECTION: &str = "deletion_protection.enabled";
 const IDLE_TIMEOUT: &str = "idle_timeout.timeout_seconds";
+const ACCESS_LOGS: &str = "access_logs.s3.enabled";
+const ACCESS_LOGS_BUCKET: &str = "access_logs.s3.bucket";
+const ACCESS_LOGS_PREFIX: &str = "access_logs.s3.prefix";
 
 pub(super) async fn load_balancer_attributes(
     p: &AwsProvider,
@@ -82,6 +88,11 @@ pub(super) fn observe_load_balancer(
             .get(IDLE_TIMEOUT)
             .and_then(|v| v.parse().ok())
             .unwrap_or(60),
+        // The bucket is its name here; discovery's relink makes it the logical id.
+        access_logs: flag(ACCESS_LOGS, false).then(|| AccessLogs {
+            bucket: Ref::from_id(attrs.get(ACCESS_LOGS_BUCKET).cloned().unwrap_or_default()),
+            prefix: Some(attrs.get(ACCESS_LOGS_PREFIX).cloned().unwrap_or_default()),
+        }),
     };
     Ok(Observed::new(address, arn, resource.into())
         .with_attribute(attributes::ARN, arn)
@@ -103,18 +114,50 @@ pub(super) fn observe_load_balancer(
 // model -> AWS
 // ---------------------------------------------------------------------------------------------
 
-fn lb_attributes(lb: &LoadBalancer) -> Vec<LoadBalancerAttribute> {
-    [
+/// The modelled attributes; `log_bucket` is the access-log bucket's name.
+fn lb_attributes(lb: &LoadBalancer, log_bucket: Option<&str>) -> Vec<LoadBalancerAttribute> {
+    let mut attrs = vec![
         (
             DROP_INVALID_HEADERS,
             lb.drop_invalid_header_fields.to_string(),
         ),
         (DELETION_PROTECTION, lb.deletion_protection.to_string()),
         (IDLE_TIMEOUT, lb.idle_timeout_seconds.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
-    .collect()
+    ];
+    match (&lb.access_logs, log_bucket) {
+        (Some(logs), Some(bucket)) => attrs.extend([
+            (ACCESS_LOGS, "true".to_string()),
+            (ACCESS_LOGS_BUCKET, bucket.to_string()),
+            (ACCESS_LOGS_PREFIX, logs.prefix.clone().unwrap_or_default()),
+        ]),
+        _ => attrs.push((ACCESS_LOGS, "false".to_string())),
+    }
+    attrs
+        .into_iter()
+        .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// The access-log bucket's name, resolved from the stack's handle.
+fn log_bucket<'a>(
+    ctx: &'a Context<'_>,
+    lb: &LoadBalancer,
+) -> Result<Option<&'a str>, ProviderError> {
+    lb.access_logs
+        .as_ref()
+        .map(|l| ctx.resolved.physical_id(&l.bucket))
+        .transpose()
+}
+
+/// ELB writes a test object when access logs are turned on and answers this until the bucket's
+/// policy lets it (on AWS, for a while after the policy was written).
+fn is_log_access_denied(err: &ProviderError) -> bool {
+    match err {
+        ProviderError::Api { code, message, .. } => {
+            code == "InvalidConfigurationRequest" && message.contains("Access Denied for bucket")
+        }
+        _ => false,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,7 +220,11 @@ pub(super) async fn create_load_balancer(
             address: address.clone(),
             what: "load balancer ARN",
         })?;
-    let attrs = retry_not_found(VISIBLE_WITHIN, || modify_lb_attributes(p, arn, lb)).await?;
+    let bucket = log_bucket(ctx, lb)?;
+    let attrs = retry_not_found(VISIBLE_WITHIN, || {
+        modify_lb_attributes(p, &address, arn, lb, bucket)
+    })
+    .await?;
     observe_load_balancer(&address.id, &created, &attrs)
 }
 
@@ -200,20 +247,45 @@ async fn load_balancer_by_name(
 }
 
 /// Sets the modelled attributes and returns all of the load balancer's, as AWS answers them.
+/// Access logs refused by the bucket are retried for `log_policy_propagation` (the bucket's
+/// policy was written just before, and takes a while to reach ELB), then fail saying so.
 async fn modify_lb_attributes(
     p: &AwsProvider,
+    address: &Address,
     arn: &str,
     lb: &LoadBalancer,
+    log_bucket: Option<&str>,
 ) -> Result<Attributes, ProviderError> {
-    let out = p
-        .elb
-        .modify_load_balancer_attributes()
-        .load_balancer_arn(arn)
-        .set_attributes(Some(lb_attributes(lb)))
-        .send()
-        .await
-        .map_err(|e| api_error("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
-    Ok(lb_attribute_map(out.attributes()))
+    let within = p.options.log_policy_propagation;
+    let backoff = (Duration::from_secs(2), Duration::from_secs(15));
+    let answer = retry_while(
+        within,
+        backoff,
+        is_log_access_denied,
+        "the access-log bucket's policy has not reached ELB",
+        || async {
+            p.elb
+                .modify_load_balancer_attributes()
+                .load_balancer_arn(arn)
+                .set_attributes(Some(lb_attributes(lb, log_bucket)))
+                .send()
+                .await
+                .map_err(|e| api_error("elasticloadbalancing:ModifyLoadBalancerAttributes", e))
+        },
+    )
+    .await;
+    match answer {
+        Ok(out) => Ok(lb_attribute_map(out.attributes())),
+        Err(err) if is_log_access_denied(&err) => Err(ProviderError::Other(format!(
+            "{address}: ELB still cannot write access logs into bucket `{}` after {} s: {err}; \
+             the bucket's policy (written by infra on a bucket something logs into) must let \
+             the region's log delivery write under the prefix; check it with \
+             `aws s3api get-bucket-policy`",
+            log_bucket.unwrap_or_default(),
+            within.as_secs()
+        ))),
+        Err(err) => Err(err),
+    }
 }
 
 /// Changes subnets, security groups and attributes, in that order; any other change forces a
@@ -235,6 +307,7 @@ pub(super) async fn update(
             "drop_invalid_header_fields",
             "deletion_protection",
             "idle_timeout_seconds",
+            "access_logs",
         ],
     )?;
     if has(changed, "subnets") {
@@ -246,10 +319,12 @@ pub(super) async fn update(
     if has(changed, "drop_invalid_header_fields")
         || has(changed, "deletion_protection")
         || has(changed, "idle_timeout_seconds")
+        || has(changed, "access_logs")
     {
         // The attributes come with the answer; the rest (subnets, state) is read.
+        let bucket = log_bucket(ctx, lb)?;
         let (attrs, described) = futures::try_join!(
-            modify_lb_attributes(p, arn, lb),
+            modify_lb_attributes(p, address, arn, lb, bucket),
             retry_not_found(VISIBLE_WITHIN, || describe_load_balancer(p, address, arn))
         )?;
         return observe_load_balancer(&address.id, &described, &attrs);
@@ -356,7 +431,11 @@ pub(super) async fn wait_ready(
     // Provisioning changes the load balancer's state, not its attributes: `observed` holds them
     // as the create's or update's answer gave them, so each look is one DescribeLoadBalancers.
     let attrs = match &observed.resource {
-        Resource::LoadBalancer(lb) => lb_attribute_map(&lb_attributes(lb)),
+        Resource::LoadBalancer(lb) => {
+            // An observed load balancer names its log bucket by name.
+            let bucket = lb.access_logs.as_ref().map(|l| l.bucket.id());
+            lb_attribute_map(&lb_attributes(lb, bucket))
+        }
         other => {
             return Err(ElbError::WrongKind {
                 address: address.clone(),
@@ -427,4 +506,76 @@ pub(super) async fn read_load_balancer(
         load_balancer_attributes(p, arn)
     )?;
     observe_load_balancer(&address.id, &lb, &attrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infra_core::model::Bucket;
+
+    fn lb() -> LoadBalancer {
+        LoadBalancer::internet_facing(&[], &[])
+    }
+
+    fn sent(attrs: Vec<LoadBalancerAttribute>) -> Attributes {
+        lb_attribute_map(&attrs)
+    }
+
+    #[test]
+    fn access_logs_are_sent_with_the_bucket_name_and_read_back() {
+        let logs = Ref::<Bucket>::from_id("logs");
+        let declared = lb().access_logs_with_prefix(&logs, "alb/web");
+        let attrs = sent(lb_attributes(&declared, Some("my-logs")));
+        assert_eq!(attrs[ACCESS_LOGS], "true");
+        assert_eq!(attrs[ACCESS_LOGS_BUCKET], "my-logs");
+        assert_eq!(attrs[ACCESS_LOGS_PREFIX], "alb/web");
+        let described = elbv2::types::LoadBalancer::builder()
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .build();
+        let observed = observe_load_balancer("web", &described, &attrs).unwrap();
+        let Resource::LoadBalancer(read) = observed.resource else {
+            panic!("a load balancer")
+        };
+        let read = read.access_logs.unwrap();
+        assert_eq!(
+            (read.bucket.id(), read.prefix.as_deref()),
+            ("my-logs", Some("alb/web"))
+        );
+    }
+
+    #[test]
+    fn without_access_logs_they_are_turned_off_and_read_as_none() {
+        let attrs = sent(lb_attributes(&lb(), None));
+        assert_eq!(attrs[ACCESS_LOGS], "false");
+        assert!(!attrs.contains_key(ACCESS_LOGS_BUCKET));
+        let described = elbv2::types::LoadBalancer::builder()
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .build();
+        let observed = observe_load_balancer("web", &described, &attrs).unwrap();
+        let Resource::LoadBalancer(read) = observed.resource else {
+            panic!("a load balancer")
+        };
+        assert!(read.access_logs.is_none());
+    }
+
+    #[test]
+    fn only_elb_access_denied_is_waited_out() {
+        let error = |code: &str, message: &str| ProviderError::Api {
+            operation: "elasticloadbalancing:ModifyLoadBalancerAttributes".into(),
+            code: code.into(),
+            message: message.into(),
+        };
+        assert!(is_log_access_denied(&error(
+            "InvalidConfigurationRequest",
+            "Access Denied for bucket: logs. Please check S3bucket permission"
+        )));
+        assert!(!is_log_access_denied(&error(
+            "InvalidConfigurationRequest",
+            "Load balancer attribute key 'x' is not recognized"
+        )));
+        assert!(!is_log_access_denied(&error(
+            "ValidationError",
+            "Access Denied for bucket"
+        )));
+    }
 }

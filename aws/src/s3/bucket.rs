@@ -1,6 +1,8 @@
 //! The S3 bucket: create, update, delete (emptying it when allowed), read, adopt, and what S3
 //! reports about it, read one sub-resource per call.
 
+use std::time::Duration;
+
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete,
     ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
@@ -8,13 +10,18 @@ use aws_sdk_s3::types::{
     Tag, Tagging, VersioningConfiguration,
 };
 use aws_smithy_types::error::operation::BuildError;
-use infra_core::model::{Bucket, BucketEncryption, Declared, PublicAccessBlock, Resource};
+use infra_core::model::{
+    AccessLogging, Bucket, BucketEncryption, Declared, Lifecycle, PolicyStatement,
+    PublicAccessBlock, Resource,
+};
 use infra_core::provider::{Context, DeleteOptions, TAG_STACK};
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 
-use super::bucket_tags;
-use crate::support::{api_error, error_code, is_not_found, ownership_tags, wait_for, Poll};
+use super::{bucket_tags, lifecycle, logging, policy};
+use crate::support::{
+    api_error, error_code, is_not_found, ownership_tags, retry_while, wait_for, Poll,
+};
 use crate::AwsProvider;
 
 /// DeleteObjects takes at most this many keys.
@@ -81,8 +88,49 @@ pub(super) async fn create(
     if bucket.versioning {
         put_versioning(p, name, true).await?;
     }
-    let state = read_state(p, name).await?;
+    if bucket.lifecycle.is_some() {
+        lifecycle::put(p, &address, name, bucket.lifecycle.as_ref()).await?;
+    }
+    if !bucket.policy.is_empty() {
+        put_policy(p, ctx, name, &bucket.policy).await?;
+    }
+    if bucket.access_logging.is_some() {
+        put_logging(p, ctx, &address, name, bucket).await?;
+    }
+    let state = read_state(p, name, ctx.region, &bucket.policy).await?;
     Ok(observe(&desired.id, name, state, bucket.force_destroy))
+}
+
+/// Writes the policy of a bucket that something logs into, for its account and region.
+async fn put_policy(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    name: &str,
+    statements: &[PolicyStatement],
+) -> Result<(), ProviderError> {
+    let target = policy::Target {
+        bucket: name,
+        region: ctx.region,
+        account: p.account_id().await?,
+    };
+    policy::put(p, &target, statements).await
+}
+
+/// Turns server access logging on (into the target's bucket name) or off.
+async fn put_logging(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    address: &Address,
+    name: &str,
+    bucket: &Bucket,
+) -> Result<(), ProviderError> {
+    match &bucket.access_logging {
+        Some(l) => {
+            let target = ctx.resolved.physical_id(&l.target)?;
+            logging::put(p, address, name, Some((target, &l.prefix))).await
+        }
+        None => logging::put(p, address, name, None).await,
+    }
 }
 
 pub(super) async fn update(
@@ -92,7 +140,6 @@ pub(super) async fn update(
     prior: &Observed,
     changed: &[String],
 ) -> Result<Observed, ProviderError> {
-    let _ = ctx;
     let bucket = as_bucket(desired)?;
     let address = desired.address();
     let name = prior.physical_id.as_str();
@@ -106,8 +153,36 @@ pub(super) async fn update(
     if is_changed("versioning") {
         put_versioning(p, name, bucket.versioning).await?;
     }
-    let state = read_state(p, name).await?;
+    if is_changed("lifecycle") {
+        lifecycle::put(p, &address, name, bucket.lifecycle.as_ref()).await?;
+    }
+    // Only the policy of a bucket something logs into is read, so it is the only one that can
+    // change: a bucket that no longer has writers keeps its policy (it may be someone else's).
+    if is_changed("policy") {
+        put_policy(p, ctx, name, &bucket.policy).await?;
+    }
+    if is_changed("access_logging") {
+        put_logging(p, ctx, &address, name, bucket).await?;
+    }
+    let state = read_state(p, name, ctx.region, &bucket.policy).await?;
     Ok(observe(&desired.id, name, state, bucket.force_destroy))
+}
+
+/// How long destroy keeps emptying a bucket that log delivery still writes into.
+const LATE_LOGS_WITHIN: Duration = Duration::from_secs(6 * 60);
+
+fn is_not_empty(err: &ProviderError) -> bool {
+    error_code(err) == Some("BucketNotEmpty")
+}
+
+async fn delete_bucket(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+    tracing::debug!(bucket = %name, "deleting bucket");
+    p.s3.delete_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(|e| api_error("s3:DeleteBucket", e))?;
+    Ok(())
 }
 
 pub(super) async fn delete(
@@ -117,18 +192,28 @@ pub(super) async fn delete(
     options: DeleteOptions,
 ) -> Result<(), ProviderError> {
     let name = prior.physical_id.as_str();
-    if options.empty_bucket {
-        match empty(p, name).await {
-            Ok(()) => {}
-            Err(err) if is_not_found(&err) => return Ok(()),
-            Err(err) => return Err(err),
-        }
-    }
-    tracing::debug!(bucket = %name, "deleting bucket");
-    match p.s3.delete_bucket().bucket(name).send().await.map_err(|e| api_error("s3:DeleteBucket", e)) {
-        Ok(_) => {}
+    let deleted = if options.empty_bucket {
+        // Log delivery writes into a log bucket after the writers are gone (ELB every 5
+        // minutes): empty it again while DeleteBucket answers BucketNotEmpty.
+        let backoff = (Duration::from_secs(5), Duration::from_secs(30));
+        retry_while(
+            LATE_LOGS_WITHIN,
+            backoff,
+            is_not_empty,
+            "objects arrived after emptying",
+            || async {
+                empty(p, name).await?;
+                delete_bucket(p, name).await
+            },
+        )
+        .await
+    } else {
+        delete_bucket(p, name).await
+    };
+    match deleted {
+        Ok(()) => {}
         Err(err) if is_not_found(&err) => return Ok(()),
-        Err(err) if error_code(&err) == Some("BucketNotEmpty") => {
+        Err(err) if is_not_empty(&err) => {
             return Err(ProviderError::Other(format!(
                 "{}: bucket `{name}` still holds objects or object versions; set `force_destroy` on it \
                  and allow data loss to empty and delete it",
@@ -166,11 +251,11 @@ pub(super) async fn read(
     address: &Address,
     physical_id: &str,
 ) -> Result<Option<Observed>, ProviderError> {
-    let force_destroy = match stack.get(address).map(|d| &d.resource) {
-        Some(Resource::Bucket(b)) => b.force_destroy,
-        _ => false,
+    let (force_destroy, policy) = match stack.get(address).map(|d| &d.resource) {
+        Some(Resource::Bucket(b)) => (b.force_destroy, b.policy.as_slice()),
+        _ => (false, [].as_slice()),
     };
-    match read_state(p, physical_id).await {
+    match read_state(p, physical_id, &stack.region, policy).await {
         Ok(state) => Ok(Some(observe(
             &address.id,
             physical_id,
@@ -220,7 +305,10 @@ fn as_bucket(desired: &Declared) -> Result<&Bucket, ProviderError> {
     }
 }
 
-fn built<T>(address: &Address, result: Result<T, BuildError>) -> Result<T, ProviderError> {
+pub(super) fn built<T>(
+    address: &Address,
+    result: Result<T, BuildError>,
+) -> Result<T, ProviderError> {
     result.map_err(|e| ProviderError::Other(format!("{address}: cannot build the S3 request: {e}")))
 }
 
@@ -230,22 +318,60 @@ pub(super) struct BucketState {
     encryption: BucketEncryption,
     versioning: bool,
     holds_data: bool,
+    lifecycle: Option<Lifecycle>,
+    access_logging: Option<AccessLogging>,
+    policy: Vec<PolicyStatement>,
 }
 
-/// Each sub-resource read in its own call, the four concurrently.
-pub(super) async fn read_state(p: &AwsProvider, name: &str) -> Result<BucketState, ProviderError> {
+/// Each sub-resource read in its own call, concurrently. The policy is read only when the
+/// stack derives one (`declared_policy`, for a bucket something logs into): no other bucket's
+/// policy is infra's.
+pub(super) async fn read_state(
+    p: &AwsProvider,
+    name: &str,
+    region: &str,
+    declared_policy: &[PolicyStatement],
+) -> Result<BucketState, ProviderError> {
     let (public_access_block, encryption, versioning, holds_data) = futures::try_join!(
         read_public_access_block(p, name),
         read_encryption(p, name),
         read_versioning(p, name),
         read_holds_data(p, name)
     )?;
+    let (lifecycle, access_logging, policy) = futures::try_join!(
+        lifecycle::read(p, name),
+        logging::read(p, name),
+        read_policy(p, name, region, declared_policy)
+    )?;
     Ok(BucketState {
         public_access_block,
         encryption,
         versioning,
         holds_data,
+        lifecycle,
+        access_logging,
+        policy,
     })
+}
+
+async fn read_policy(
+    p: &AwsProvider,
+    name: &str,
+    region: &str,
+    declared: &[PolicyStatement],
+) -> Result<Vec<PolicyStatement>, ProviderError> {
+    if declared.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(text) = policy::read(p, name).await? else {
+        return Ok(Vec::new());
+    };
+    let target = policy::Target {
+        bucket: name,
+        region,
+        account: p.account_id().await?,
+    };
+    Ok(target.parse(&text, declared))
 }
 
 async fn read_public_access_block(
@@ -352,6 +478,9 @@ pub(super) fn observe(id: &str, name: &str, state: BucketState, force_destroy: b
         encryption: state.encryption,
         versioning: state.versioning,
         force_destroy,
+        lifecycle: state.lifecycle,
+        access_logging: state.access_logging,
+        policy: state.policy,
     };
     let mut observed = Observed::new(Address::new(Kind::Bucket, id), name, resource.into())
         .with_attribute(attributes::ARN, format!("arn:aws:s3:::{name}"));

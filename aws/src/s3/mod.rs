@@ -1,6 +1,9 @@
 //! S3 buckets: public access block, default encryption, versioning, ownership tags.
 
 mod bucket;
+mod lifecycle;
+mod logging;
+mod policy;
 
 use std::collections::HashSet;
 
@@ -29,7 +32,7 @@ pub(crate) async fn discover(
     let by_name = try_join_all(
         declared
             .iter()
-            .map(|(id, b)| observe_declared(p, &stack.name, id, b)),
+            .map(|(id, b)| observe_declared(p, stack, id, b)),
     );
     // Buckets the stack no longer declares but still owns: ListBuckets, then the tags of every
     // other bucket in the region (S3 has no tag filter; one GetBucketTagging per bucket).
@@ -49,12 +52,8 @@ pub(crate) async fn discover(
             .filter(|n| !names.contains(n))
             .map(str::to_string)
             .collect();
-        let found = try_join_all(
-            others
-                .iter()
-                .map(|name| observe_undeclared(p, &stack.name, name)),
-        )
-        .await?;
+        let found =
+            try_join_all(others.iter().map(|name| observe_undeclared(p, stack, name))).await?;
         Ok::<_, ProviderError>(found.into_iter().flatten().collect::<Vec<_>>())
     };
     let (by_name, leftovers) = futures::try_join!(by_name, leftovers)?;
@@ -145,16 +144,22 @@ async fn bucket_tags(
 /// account). A bucket tagged for another stack is not ours.
 async fn observe_declared(
     p: &AwsProvider,
-    stack: &str,
+    stack: &Stack,
     id: &str,
     bucket: &Bucket,
 ) -> Result<Option<Observed>, ProviderError> {
     let name = bucket.name.as_str();
-    let (tags, state) = futures::join!(bucket_tags(p, name), bucket::read_state(p, name));
+    let (tags, state) = futures::join!(
+        bucket_tags(p, name),
+        bucket::read_state(p, name, &stack.region, &bucket.policy)
+    );
     let owner = match tags? {
         None => return Ok(None),
         Some(None) => Some(id.to_string()),
-        Some(Some(tags)) => owned_id(stack, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        Some(Some(tags)) => owned_id(
+            &stack.name,
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ),
     };
     let Some(owner) = owner else {
         return Ok(None);
@@ -174,16 +179,19 @@ async fn observe_declared(
 /// A bucket the stack does not declare: ours only when tagged for the stack.
 async fn observe_undeclared(
     p: &AwsProvider,
-    stack: &str,
+    stack: &Stack,
     name: &str,
 ) -> Result<Option<Observed>, ProviderError> {
     let Some(Some(tags)) = bucket_tags(p, name).await? else {
         return Ok(None);
     };
-    let Some(id) = owned_id(stack, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) else {
+    let Some(id) = owned_id(
+        &stack.name,
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ) else {
         return Ok(None);
     };
-    match bucket::read_state(p, name).await {
+    match bucket::read_state(p, name, &stack.region, &[]).await {
         Ok(state) => Ok(Some(bucket::observe(&id, name, state, false))),
         Err(err) if is_not_found(&err) => Ok(None),
         Err(err) => Err(err),

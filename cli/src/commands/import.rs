@@ -63,6 +63,7 @@ pub enum ImportError {
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let stack = ctx.load(&args.stack, &args.vars)?;
     ctx.check(&stack)?;
+    let stack = stack.derived();
     let declared = stack
         .get(&args.address)
         .ok_or_else(|| ImportError::NotDeclared {

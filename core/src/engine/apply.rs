@@ -72,6 +72,7 @@ pub async fn apply(
     if !plan.refusals.is_empty() {
         return Err(EngineError::Refused(plan.refusals.clone()));
     }
+    let stack = &stack.derived();
     let declared = declared_for(plan, stack)?;
     let steps = Steps::build(&plan.changes);
     steps.order().map_err(|stuck| {

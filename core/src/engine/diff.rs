@@ -181,6 +181,10 @@ pub fn normalize(desired: &mut Resource, observed: &mut Resource) {
         (Resource::Bucket(d), Resource::Bucket(o)) => {
             // Delete-time policy, not a property of the bucket.
             o.force_destroy = d.force_destroy;
+            // A policy is a set of statements.
+            for policy in [&mut d.policy, &mut o.policy] {
+                policy.sort_by_key(|s| serde_json::to_string(s).unwrap_or_default());
+            }
         }
         (Resource::Role(d), Resource::Role(o)) => {
             normalize_role(d);
@@ -305,7 +309,12 @@ pub fn reference_fields(resource: &Resource) -> Vec<(&'static str, Address)> {
     use crate::model::{ListenerAction, Peer};
     let mut out = Vec::new();
     match resource {
-        Resource::Vpc(_) | Resource::Bucket(_) | Resource::HostedZone(_) => {}
+        Resource::Vpc(_) | Resource::HostedZone(_) => {}
+        Resource::Bucket(b) => out.extend(
+            b.access_logging
+                .iter()
+                .map(|l| ("access_logging", l.target.address())),
+        ),
         Resource::Certificate(c) => {
             out.extend(c.validated_in().map(|z| ("validate_in", z.address())))
         }
@@ -343,6 +352,11 @@ pub fn reference_fields(resource: &Resource) -> Vec<(&'static str, Address)> {
                 lb.security_groups
                     .iter()
                     .map(|s| ("security_groups", s.address())),
+            );
+            out.extend(
+                lb.access_logs
+                    .iter()
+                    .map(|l| ("access_logs", l.bucket.address())),
             );
         }
         Resource::Listener(l) => {

@@ -28,6 +28,7 @@ pub async fn plan(
     if report.has_errors() {
         return Err(EngineError::Invalid(report));
     }
+    let stack = &stack.derived();
     let order = Graph::from_stack(stack).topo_order()?;
     let observed = provider
         .discover(stack)

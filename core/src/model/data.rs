@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::iam::Role;
+use super::logs::{AccessLogging, Lifecycle, PolicyStatement, DEFAULT_LOG_DAYS};
 use super::network::{SecurityGroup, Subnet};
 use crate::refs::{Kind, Ref, ResourceKind};
 use crate::secret::Sensitive;
@@ -375,6 +376,16 @@ pub struct Bucket {
     pub versioning: bool,
     /// Allow destroy to empty the bucket (every object version) and delete it.
     pub force_destroy: bool,
+    /// Expire objects after a number of days; `None`: kept until deleted (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+    /// Server access logging into another bucket; `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logging: Option<AccessLogging>,
+    /// The bucket policy, derived from what logs into the bucket ([`crate::Stack::derived`]):
+    /// not set by hand. Empty: the policy is not infra's (it is neither read nor written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<PolicyStatement>,
 }
 
 impl Bucket {
@@ -387,7 +398,61 @@ impl Bucket {
             encryption: BucketEncryption::S3Managed,
             versioning: true,
             force_destroy: false,
+            lifecycle: None,
+            access_logging: None,
+            policy: Vec::new(),
         }
+    }
+
+    /// A bucket for logs: what [`Bucket::new`] is, logs expire after 90 days
+    /// ([`Bucket::expire_after_days`] changes that), and destroy may empty it — still only with
+    /// `--allow-data-loss`. Load balancers
+    /// ([`LoadBalancer::access_logs`](super::LoadBalancer::access_logs)) and buckets
+    /// ([`Bucket::access_logging`]) log into it; its policy lets exactly them write.
+    pub fn logs(name: impl Into<String>) -> Self {
+        Bucket::new(name)
+            .lifecycle(Lifecycle::expire_after_days(DEFAULT_LOG_DAYS))
+            .force_destroy(true)
+    }
+
+    /// The lifecycle rule `infra-expire` (rules others added are kept). Default: none, except
+    /// on [`Bucket::logs`].
+    pub fn lifecycle(mut self, lifecycle: Lifecycle) -> Self {
+        self.lifecycle = Some(lifecycle);
+        self
+    }
+
+    /// Expire objects `days` after they were written, keeping the rest of the lifecycle rule
+    /// (or the defaults of [`Lifecycle::expire_after_days`]).
+    pub fn expire_after_days(mut self, days: u32) -> Self {
+        let rule = self
+            .lifecycle
+            .unwrap_or_else(|| Lifecycle::expire_after_days(days));
+        self.lifecycle = Some(Lifecycle {
+            expire_after_days: days,
+            ..rule
+        });
+        self
+    }
+
+    /// Server access logging into `target`, under `s3/` and this bucket's name.
+    pub fn access_logging(self, target: &Ref<Bucket>) -> Self {
+        let prefix = format!("s3/{}/", self.name);
+        self.access_logging_with_prefix(target, prefix)
+    }
+
+    /// Server access logging into `target` under `prefix` (S3 appends the time and a unique
+    /// string to it: end it with `/` for a folder).
+    pub fn access_logging_with_prefix(
+        mut self,
+        target: &Ref<Bucket>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        self.access_logging = Some(AccessLogging {
+            target: target.clone(),
+            prefix: prefix.into(),
+        });
+        self
     }
 
     /// Block Public Access settings. Default: [`PublicAccessBlock::ALL`]; anything less fires

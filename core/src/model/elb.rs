@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::data::Bucket;
 use super::dns::HostedZone;
+use super::logs::AccessLogs;
 use super::network::{SecurityGroup, Subnet, Vpc};
 use crate::refs::{Kind, Ref, ResourceKind};
 
@@ -391,6 +393,9 @@ pub struct LoadBalancer {
     pub drop_invalid_header_fields: bool,
     pub deletion_protection: bool,
     pub idle_timeout_seconds: u32,
+    /// Access logs into a bucket; `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logs: Option<AccessLogs>,
 }
 
 impl LoadBalancer {
@@ -407,6 +412,7 @@ impl LoadBalancer {
             drop_invalid_header_fields: true,
             deletion_protection: false,
             idle_timeout_seconds: 60,
+            access_logs: None,
         }
     }
 
@@ -434,6 +440,30 @@ impl LoadBalancer {
     /// 1-4000).
     pub fn idle_timeout(mut self, seconds: u32) -> Self {
         self.idle_timeout_seconds = seconds;
+        self
+    }
+
+    /// Write access logs into `bucket` (a [`Bucket::logs`]), under `alb/` and the load
+    /// balancer's logical id. The bucket's policy lets the region's log delivery write them.
+    pub fn access_logs(mut self, bucket: &Ref<Bucket>) -> Self {
+        self.access_logs = Some(AccessLogs {
+            bucket: bucket.clone(),
+            prefix: None,
+        });
+        self
+    }
+
+    /// Write access logs into `bucket` under `prefix` (without `AWSLogs`, and no `/` at either
+    /// end; `""` for none).
+    pub fn access_logs_with_prefix(
+        mut self,
+        bucket: &Ref<Bucket>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        self.access_logs = Some(AccessLogs {
+            bucket: bucket.clone(),
+            prefix: Some(prefix.into()),
+        });
         self
     }
 }

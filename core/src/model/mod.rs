@@ -6,6 +6,7 @@ mod data;
 mod dns;
 mod elb;
 mod iam;
+mod logs;
 mod network;
 mod template;
 
@@ -14,6 +15,10 @@ pub use data::*;
 pub use dns::*;
 pub use elb::*;
 pub use iam::*;
+pub(crate) use logs::derive;
+pub use logs::{
+    is_log_target, AccessLogging, AccessLogs, Lifecycle, PolicyStatement, DEFAULT_LOG_DAYS,
+};
 pub use network::*;
 pub use template::{is_var_name, placeholders, render, UserData};
 
@@ -116,7 +121,11 @@ impl Resource {
             }
         };
         match self {
-            Resource::Vpc(_) | Resource::Bucket(_) | Resource::HostedZone(_) => {}
+            Resource::Vpc(_) | Resource::HostedZone(_) => {}
+            Resource::Bucket(b) => b
+                .access_logging
+                .iter()
+                .for_each(|l| push(l.target.address())),
             Resource::Certificate(c) => c.validated_in().iter().for_each(|z| push(z.address())),
             Resource::Subnet(s) => push(s.vpc.address()),
             Resource::InternetGateway(g) => push(g.vpc.address()),
@@ -139,6 +148,7 @@ impl Resource {
             Resource::LoadBalancer(lb) => {
                 lb.subnets.iter().for_each(|s| push(s.address()));
                 lb.security_groups.iter().for_each(|s| push(s.address()));
+                lb.access_logs.iter().for_each(|l| push(l.bucket.address()));
             }
             Resource::Listener(l) => {
                 push(l.load_balancer.address());

@@ -46,6 +46,7 @@ impl<'a> Index<'a> {
         load_balancer: LoadBalancer,
         listener: Listener,
         launch_template: LaunchTemplate,
+        bucket: Bucket,
     );
 
     /// The first declaration at `address`.
@@ -162,7 +163,12 @@ pub(crate) fn references_with_fields(resource: &Resource) -> Vec<(String, Addres
         }
     }
     match resource {
-        Resource::Vpc(_) | Resource::Bucket(_) | Resource::HostedZone(_) => {}
+        Resource::Vpc(_) | Resource::HostedZone(_) => {}
+        Resource::Bucket(b) => {
+            if let Some(l) = &b.access_logging {
+                out.push(("access_logging.target".into(), l.target.address()));
+            }
+        }
         Resource::Certificate(c) => {
             if let Some(zone) = c.validated_in() {
                 out.push(("validate_in".into(), zone.address()));
@@ -200,6 +206,9 @@ pub(crate) fn references_with_fields(resource: &Resource) -> Vec<(String, Addres
         Resource::LoadBalancer(lb) => {
             each(&mut out, "subnets", &lb.subnets);
             each(&mut out, "security_groups", &lb.security_groups);
+            if let Some(l) = &lb.access_logs {
+                out.push(("access_logs.bucket".into(), l.bucket.address()));
+            }
         }
         Resource::Listener(l) => {
             out.push(("load_balancer".into(), l.load_balancer.address()));

@@ -136,6 +136,16 @@ pub const S3_VERSIONING: LintInfo = lint(
     "bucket without versioning",
     Some("checkov CKV_AWS_21; trivy AVD-AWS-0090; Security Hub S3.14"),
 );
+pub const S3_ACCESS_LOGGING: LintInfo = lint(
+    "INFRA-S3-004",
+    "bucket without server access logging",
+    Some("checkov CKV_AWS_18; trivy AVD-AWS-0089; Security Hub S3.9"),
+);
+pub const ELB_ACCESS_LOGS: LintInfo = lint(
+    "INFRA-ELB-005",
+    "load balancer without access logs",
+    Some("checkov CKV_AWS_91; Security Hub ELB.5"),
+);
 pub const TG_HEALTH_PORT: LintInfo = lint(
     "INFRA-TG-001",
     "health-check port not admitted from the load balancer",
@@ -191,6 +201,7 @@ pub const LINTS: &[LintInfo] = &[
     ELB_HEADERS,
     ELB_TLS,
     ELB_SHADOWED,
+    ELB_ACCESS_LOGS,
     IAM_SERVICE_WIDE,
     IAM_WRITE_ANYWHERE,
     IAM_MISSING_GRANT,
@@ -203,6 +214,7 @@ pub const LINTS: &[LintInfo] = &[
     S3_PUBLIC,
     S3_ENCRYPTION,
     S3_VERSIONING,
+    S3_ACCESS_LOGGING,
     SG_SSH,
     SG_RDP,
     SG_DB,
@@ -237,15 +249,7 @@ pub(crate) fn check(stack: &Stack) -> Vec<Diagnostic> {
         let out = &mut out;
         match &declared.resource {
             Resource::SecurityGroup(g) => security_group(&a, g, out),
-            Resource::LoadBalancer(lb) if !lb.drop_invalid_header_fields => out.push(
-                Diagnostic::warning(
-                    &ELB_HEADERS,
-                    &a,
-                    Some("drop_invalid_header_fields"),
-                    "invalid HTTP header fields are passed to the targets",
-                )
-                .with_help("set drop_invalid_header_fields to true"),
-            ),
+            Resource::LoadBalancer(lb) => load_balancer(&a, lb, out),
             Resource::Listener(l) => listener(&a, l, out),
             Resource::TargetGroup(t) => target_group(&index, &a, t, out),
             Resource::LaunchTemplate(t) => {
@@ -259,12 +263,52 @@ pub(crate) fn check(stack: &Stack) -> Vec<Diagnostic> {
                 no_way_out(&index, &a, g, out);
             }
             Resource::DbInstance(db) => db_instance(&a, db, out),
-            Resource::Bucket(b) => bucket(&a, b, out),
+            Resource::Bucket(b) => {
+                bucket(&a, b, out);
+                if b.access_logging.is_none() && !is_log_target(stack, &a.id) {
+                    out.push(
+                        Diagnostic::warning(
+                            &S3_ACCESS_LOGGING,
+                            &a,
+                            Some("access_logging"),
+                            "no server access logging: requests to the bucket leave no record",
+                        )
+                        .with_help("log into a log bucket: `.access_logging(&logs)` with `let logs = s.add(\"logs\", Bucket::logs(NAME))`"),
+                    );
+                }
+            }
             _ => {}
         }
     }
     shadowed_rules(&index, &mut out);
     out
+}
+
+fn load_balancer(a: &Address, lb: &LoadBalancer, out: &mut Vec<Diagnostic>) {
+    if !lb.drop_invalid_header_fields {
+        out.push(
+            Diagnostic::warning(
+                &ELB_HEADERS,
+                a,
+                Some("drop_invalid_header_fields"),
+                "invalid HTTP header fields are passed to the targets",
+            )
+            .with_help("set drop_invalid_header_fields to true"),
+        );
+    }
+    if lb.access_logs.is_none() {
+        out.push(
+            Diagnostic::warning(
+                &ELB_ACCESS_LOGS,
+                a,
+                Some("access_logs"),
+                "no access logs: requests through the load balancer leave no record",
+            )
+            .with_help(
+                "`.access_logs(&logs)` with `let logs = s.add(\"logs\", Bucket::logs(NAME))`",
+            ),
+        );
+    }
 }
 
 fn open_to_world(peer: &Peer) -> bool {

@@ -31,14 +31,20 @@ pub(crate) fn check(stack: &Stack) -> Vec<Diagnostic> {
             Resource::RouteTable(t) => route_table(&index, &a, t, out),
             Resource::SecurityGroup(g) => security_group(&index, &a, g, out),
             Resource::TargetGroup(t) => target_group(&a, t, out),
-            Resource::LoadBalancer(lb) => load_balancer(&index, &a, lb, out),
+            Resource::LoadBalancer(lb) => {
+                load_balancer(&index, &a, lb, out);
+                access_logs(&index, &a, lb, out);
+            }
             Resource::Listener(l) => listener(&index, &a, l, out),
             Resource::ListenerRule(r) => listener_rule(&a, r, out),
             Resource::LaunchTemplate(t) => launch_template(&index, &a, t, out),
             Resource::AutoScalingGroup(g) => auto_scaling_group(&index, &a, g, out),
             Resource::DbSubnetGroup(g) => db_subnet_group(&index, &a, g, out),
             Resource::DbInstance(db) => db_instance(&index, &a, db, out),
-            Resource::Bucket(b) => bucket(&a, b, out),
+            Resource::Bucket(b) => {
+                bucket(&a, b, out);
+                bucket_logs(&index, &a, b, out);
+            }
             Resource::Role(r) => super::iam::role(&index, &a, r, out),
         }
     }
@@ -1222,6 +1228,118 @@ fn bucket(a: &Address, b: &Bucket, out: &mut Vec<Diagnostic>) {
             .with_help(
                 "bucket names are 3-63 lowercase letters, digits, `.` and `-`, globally unique",
             ),
+        );
+    }
+}
+
+/// E0515 to E0518: server access logging into another bucket that S3 can write to, under a
+/// usable prefix, and a lifecycle of whole days.
+fn bucket_logs(index: &Index<'_>, a: &Address, b: &Bucket, out: &mut Vec<Diagnostic>) {
+    if let Some(l) = &b.access_logging {
+        if l.target.address() == *a {
+            out.push(
+                error("E0515", a, "access_logging.target", "the bucket logs into itself: every log object written is a request that is logged again")
+                    .with_help("log into a separate bucket, e.g. `Bucket::logs(name)`"),
+            );
+        } else if let Some(target) = index.bucket(&l.target) {
+            kms_target(
+                a,
+                "access_logging.target",
+                &l.target,
+                target,
+                "E0516",
+                "S3 server access logs",
+                out,
+            );
+        }
+        if l.prefix.starts_with('/') {
+            out.push(
+                error(
+                    "E0517",
+                    a,
+                    "access_logging.prefix",
+                    format!("prefix `{}` starts with `/`", l.prefix),
+                )
+                .with_help("object keys do not start with `/`: write `s3/NAME/`"),
+            );
+        }
+    }
+    if let Some(rule) = &b.lifecycle {
+        for (field, days) in [
+            ("lifecycle.expire_after_days", rule.expire_after_days),
+            (
+                "lifecycle.noncurrent_expire_after_days",
+                rule.noncurrent_expire_after_days,
+            ),
+            (
+                "lifecycle.abort_incomplete_uploads_after_days",
+                rule.abort_incomplete_uploads_after_days,
+            ),
+        ] {
+            if days == 0 {
+                out.push(
+                    error("E0518", a, field, "0 days")
+                        .with_help("lifecycle rules count whole days from 1; leave the lifecycle unset to keep objects"),
+                );
+            }
+        }
+    }
+}
+
+/// E0316 and E0516: log delivery writes with SSE-S3 only, so a log bucket must not default to
+/// SSE-KMS.
+fn kms_target(
+    a: &Address,
+    field: &str,
+    handle: &Ref<Bucket>,
+    target: &Bucket,
+    id: &str,
+    what: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    if let BucketEncryption::Kms { .. } = target.encryption {
+        out.push(
+            error(
+                id,
+                a,
+                field,
+                format!(
+                    "{} is encrypted with SSE-KMS, which {what} cannot be written with",
+                    handle.address()
+                ),
+            )
+            .with_help("encrypt the log bucket with `BucketEncryption::S3Managed` (the default)"),
+        );
+    }
+}
+
+/// E0315 and E0316: an access-log prefix ELB accepts, into a bucket it can write.
+fn access_logs(index: &Index<'_>, a: &Address, lb: &LoadBalancer, out: &mut Vec<Diagnostic>) {
+    let Some(l) = &lb.access_logs else { return };
+    if let Some(prefix) = &l.prefix {
+        let problem = if prefix.contains("AWSLogs") {
+            Some("contains `AWSLogs`, which ELB adds itself")
+        } else if prefix.starts_with('/') || prefix.ends_with('/') {
+            Some("starts or ends with `/`")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            out.push(
+                error("E0315", a, "access_logs.prefix", format!("prefix `{prefix}` {problem}"))
+                    .with_help("a prefix such as `alb/web`: ELB writes under PREFIX/AWSLogs/ACCOUNT/; `\"\"` for none"),
+            );
+        }
+    }
+    if let Some(target) = index.bucket(&l.bucket) {
+        kms_target(
+            a,
+            "access_logs.bucket",
+            &l.bucket,
+            target,
+            "E0316",
+            "load balancer access logs",
+            out,
         );
     }
 }

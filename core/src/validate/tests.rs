@@ -42,7 +42,11 @@ fn base() -> Stack {
         Certificate::request("shop.example.com").validate_in(&zone),
     );
     let web = s.add("web", TargetGroup::http(&vpc, 3000));
-    let alb = s.add("alb", LoadBalancer::internet_facing(&[&a, &c], &[&alb_sg]));
+    let logs = s.add("logs", Bucket::logs("shop-logs"));
+    let alb = s.add(
+        "alb",
+        LoadBalancer::internet_facing(&[&a, &c], &[&alb_sg]).access_logs(&logs),
+    );
     s.add("shop", Record::alias(&zone, "shop", &alb));
     s.add("http", Listener::http(&alb, 80));
     let https = s.add("https", Listener::https(&alb, &cert).forward(&web));
@@ -69,7 +73,7 @@ fn base() -> Stack {
             .db_name("shop")
             .security_group(&db_sg),
     );
-    let uploads = s.add("uploads", Bucket::new("shop-uploads"));
+    let uploads = s.add("uploads", Bucket::new("shop-uploads").access_logging(&logs));
     s.add(
         "app",
         Role::ec2()
@@ -291,6 +295,15 @@ cases! {
     e0314_fixed_response: "E0314",
         fires |s| { edit!(s, ListenerRule, "api", |r| r.action = ListenerAction::fixed_response(302, "moved")) },
         quiet |s| { edit!(s, ListenerRule, "api", |r| r.action = ListenerAction::fixed_response(503, "down")) };
+    e0315_log_prefix_awslogs: "E0315",
+        fires |s| { edit!(s, LoadBalancer, "alb", |lb| lb.access_logs.as_mut().unwrap().prefix = Some("alb/AWSLogs".into())) },
+        quiet |s| { edit!(s, LoadBalancer, "alb", |lb| lb.access_logs.as_mut().unwrap().prefix = Some("alb/web".into())) };
+    e0315_log_prefix_slash: "E0315",
+        fires |s| { edit!(s, LoadBalancer, "alb", |lb| lb.access_logs.as_mut().unwrap().prefix = Some("alb/".into())) },
+        quiet |s| { edit!(s, LoadBalancer, "alb", |lb| lb.access_logs.as_mut().unwrap().prefix = Some(String::new())) };
+    e0316_log_bucket_kms: "E0316",
+        fires |s| { edit!(s, Bucket, "logs", |b| b.encryption = BucketEncryption::Kms { key_id: None }) },
+        quiet |s| { edit!(s, Bucket, "uploads", |b| b.encryption = BucketEncryption::Kms { key_id: None }) };
 
     // ---- E04xx compute
     e0401_sizes: "E0401",
@@ -370,6 +383,21 @@ cases! {
     e0501_bucket_reserved: "E0501",
         fires |s| { edit!(s, Bucket, "uploads", |b| b.name = "xn--shop".into()) },
         quiet |s| { edit!(s, Bucket, "uploads", |b| b.name = "shop-xn--1".into()) };
+    e0515_logs_into_itself: "E0515",
+        fires |s| { edit!(s, Bucket, "uploads", |b| b.access_logging.as_mut().unwrap().target = Ref::from_id("uploads")) },
+        quiet |s| { edit!(s, Bucket, "uploads", |b| b.access_logging.as_mut().unwrap().prefix = "uploads/".into()) };
+    e0516_log_target_kms: "E0516",
+        fires |s| {
+            edit!(s, Bucket, "logs", |b| b.encryption = BucketEncryption::Kms { key_id: None });
+            edit!(s, LoadBalancer, "alb", |lb| lb.access_logs = None);
+        },
+        quiet |s| { edit!(s, Bucket, "logs", |b| b.encryption = BucketEncryption::S3Managed) };
+    e0517_logging_prefix: "E0517",
+        fires |s| { edit!(s, Bucket, "uploads", |b| b.access_logging.as_mut().unwrap().prefix = "/s3/".into()) },
+        quiet |s| { edit!(s, Bucket, "uploads", |b| b.access_logging.as_mut().unwrap().prefix = String::new()) };
+    e0518_lifecycle_days: "E0518",
+        fires |s| { edit!(s, Bucket, "logs", |b| b.lifecycle.as_mut().unwrap().noncurrent_expire_after_days = 0) },
+        quiet |s| { edit!(s, Bucket, "logs", |b| *b = b.clone().expire_after_days(1)) };
     e0502_identifier: "E0502",
         fires |s| { edit!(s, DbInstance, "db", |d| d.identifier = Some("shop--db".into())) },
         quiet |s| { edit!(s, DbInstance, "db", |d| d.identifier = Some("shop-db".into())) };
@@ -614,6 +642,22 @@ cases! {
     s3_003_versioning: "INFRA-S3-003",
         fires |s| { edit!(s, Bucket, "uploads", |b| b.versioning = false) },
         quiet |s| { edit!(s, Bucket, "uploads", |b| b.force_destroy = true) };
+    s3_004_access_logging: "INFRA-S3-004",
+        fires |s| { edit!(s, Bucket, "uploads", |b| b.access_logging = None) },
+        quiet |s| { edit!(s, Bucket, "logs", |b| b.access_logging = None) };
+    s3_004_log_target_of_one_load_balancer: "INFRA-S3-004",
+        fires |s| {
+            let audit = s.add("audit", Bucket::logs("shop-audit"));
+            edit!(s, Bucket, "uploads", |b| b.access_logging.as_mut().unwrap().target = audit);
+            edit!(s, LoadBalancer, "alb", |lb| lb.access_logs = None);
+        },
+        quiet |s| {
+            let audit = s.add("audit", Bucket::logs("shop-audit"));
+            edit!(s, Bucket, "uploads", |b| b.access_logging.as_mut().unwrap().target = audit);
+        };
+    elb_005_access_logs: "INFRA-ELB-005",
+        fires |s| { edit!(s, LoadBalancer, "alb", |lb| lb.access_logs = None) },
+        quiet |s| { edit!(s, LoadBalancer, "alb", |lb| lb.access_logs.as_mut().unwrap().prefix = Some("web".into())) };
 
     // ---- lints: misconfigurations that broke real deployments
     tg_001_health_port: "INFRA-TG-001",
@@ -870,7 +914,7 @@ fn broken() -> Stack {
     });
     edit!(s, Bucket, "uploads", |b| b.name = "Shop.Uploads".into());
     s.add("main", Vpc::new("10.9.0.0/16"));
-    s.output("missing", Ref::<Bucket>::from_id("logs").bucket_name());
+    s.output("missing", Ref::<Bucket>::from_id("archive").bucket_name());
     s.allow_lint("INFRA-SG-001", "");
     s
 }

@@ -114,7 +114,11 @@ async fn a_hand_edited_statement_is_mended_and_destroy_leaves_no_role_profile_or
     assert_eq!(statements(&mended), statements(&declared));
     assert_no_changes(&endpoint, &stack, "after mending");
 
-    infra(&endpoint, &["destroy", &stack, "--auto-approve"]).assert_success();
+    infra(
+        &endpoint,
+        &["destroy", &stack, "--auto-approve", "--allow-data-loss"],
+    )
+    .assert_success();
     let roles = aws
         .iam
         .list_roles()

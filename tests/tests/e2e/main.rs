@@ -13,6 +13,7 @@ mod drift;
 mod https;
 mod identity;
 mod launcher;
+mod logs;
 mod reliability;
 mod replace;
 mod secrets;

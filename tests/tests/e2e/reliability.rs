@@ -23,7 +23,7 @@ const STACK: &str = "closet";
 fn closet_inventory() -> BTreeMap<&'static str, usize> {
     BTreeMap::from([
         ("auto scaling group", 2),
-        ("bucket", 1),
+        ("bucket", 2),
         ("certificate", 1),
         ("db instance", 1),
         ("db subnet group", 1),

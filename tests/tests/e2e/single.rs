@@ -1,6 +1,7 @@
 //! `stacks/single.rs`: one instance from a launch template with swap in its user data, kept
-//! by an Auto Scaling Group of exactly one, no load balancer, and a bucket; then destroyed
-//! without `--allow-data-loss` because nothing in it holds data.
+//! by an Auto Scaling Group of exactly one, no load balancer, and a bucket logging into a log
+//! bucket; then destroyed, with `--allow-data-loss` for the access logs the emulator (like S3)
+//! may have delivered by then.
 
 use infra_tests::Emulator;
 
@@ -9,6 +10,7 @@ use crate::support::{assert_no_changes, infra, stack_file};
 
 const STACK: &str = "honeyflow";
 const BUCKET: &str = "honeyflow-assets-apne2";
+const LOGS: &str = "honeyflow-logs-apne2";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_single_instance_stack_applies_and_destroys() {
@@ -68,6 +70,13 @@ async fn the_single_instance_stack_applies_and_destroys() {
 
     assert_eq!(aws.bucket_versioning(BUCKET).as_deref(), Some("Enabled"));
 
-    infra(&emulator.endpoint(), &["destroy", &stack, "--auto-approve"]).assert_success();
-    assert_eq!(aws.remaining(STACK, &[BUCKET]).await, Vec::<String>::new());
+    infra(
+        &emulator.endpoint(),
+        &["destroy", &stack, "--auto-approve", "--allow-data-loss"],
+    )
+    .assert_success();
+    assert_eq!(
+        aws.remaining(STACK, &[BUCKET, LOGS]).await,
+        Vec::<String>::new()
+    );
 }
