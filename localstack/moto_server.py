@@ -8,9 +8,12 @@
 * An operation moto does not implement answers HTTP 501 with a one-line message, instead of a
   500 with a Python traceback that clients retry as a server fault.
 
-It also works around a moto 5.2.1 bug: CreateLaunchTemplateVersion keeps the user data as a
-plain string, and an Auto Scaling group then created from that version fails with HTTP 500
-(an AssertionError in moto). The tests run this server too (`infra_tests::Emulator`).
+It also makes two of moto 5.2.1's ways AWS's, where they made the fault tests fail:
+* CreateLaunchTemplateVersion keeps the user data as a plain string, and an Auto Scaling group
+  then created from that version fails with HTTP 500 (an AssertionError in moto);
+* CreateHostedZone with a CallerReference already used makes a second zone; AWS refuses it
+  with HostedZoneAlreadyExists, which is what makes an SDK retry after a lost answer safe.
+The tests run this server too (`infra_tests::Emulator`).
 
 Usage: python moto_server.py -H HOST -p PORT (as moto_server)
 """
@@ -27,6 +30,8 @@ from moto import __version__ as moto_version
 from moto.core.types import Base64EncodedString
 from moto.ec2.models.launch_templates import LaunchTemplate
 from moto.ec2.utils import parse_user_data
+from moto.route53.exceptions import Route53ClientError
+from moto.route53.models import Route53Backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 from werkzeug.test import EnvironBuilder
@@ -194,6 +199,26 @@ def parse_version_user_data():
     LaunchTemplate.create_version = with_parsed_user_data
 
 
+class HostedZoneAlreadyExists(Route53ClientError):
+    def __init__(self, caller_reference):
+        super().__init__(
+            "HostedZoneAlreadyExists",
+            f"A hosted zone has already been created with the specified caller reference {caller_reference}.",
+        )
+
+
+def unique_caller_references():
+    """Refuse a CallerReference already used, as Route53 does."""
+    create_hosted_zone = Route53Backend.create_hosted_zone
+
+    def refusing_a_used_reference(self, name, private_zone, caller_reference=None, *args, **kwargs):
+        if caller_reference and any(z.caller_reference == caller_reference for z in self.zones.values()):
+            raise HostedZoneAlreadyExists(caller_reference)
+        return create_hosted_zone(self, name, private_zone, caller_reference, *args, **kwargs)
+
+    Route53Backend.create_hosted_zone = refusing_a_used_reference
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -201,6 +226,7 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto_server sets it
     parse_version_user_data()
+    unique_caller_references()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, Emulator(app), threaded=True)
 
