@@ -521,6 +521,20 @@ mod tests {
         lb_attribute_map(&attrs)
     }
 
+    /// An internet-facing load balancer with `attrs`, as discovery reads it.
+    fn read_back(attrs: &Attributes) -> LoadBalancer {
+        let described = elbv2::types::LoadBalancer::builder()
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .build();
+        match observe_load_balancer("web", &described, attrs)
+            .unwrap()
+            .resource
+        {
+            Resource::LoadBalancer(read) => read,
+            other => panic!("a load balancer, not {other:?}"),
+        }
+    }
+
     #[test]
     fn access_logs_are_sent_with_the_bucket_name_and_read_back() {
         let logs = Ref::<Bucket>::from_id("logs");
@@ -529,13 +543,7 @@ mod tests {
         assert_eq!(attrs[ACCESS_LOGS], "true");
         assert_eq!(attrs[ACCESS_LOGS_BUCKET], "my-logs");
         assert_eq!(attrs[ACCESS_LOGS_PREFIX], "alb/web");
-        let described = elbv2::types::LoadBalancer::builder()
-            .scheme(LoadBalancerSchemeEnum::InternetFacing)
-            .build();
-        let observed = observe_load_balancer("web", &described, &attrs).unwrap();
-        let Resource::LoadBalancer(read) = observed.resource else {
-            panic!("a load balancer")
-        };
+        let read = read_back(&attrs);
         let read = read.access_logs.unwrap();
         assert_eq!(
             (read.bucket.id(), read.prefix.as_deref()),
@@ -548,13 +556,7 @@ mod tests {
         let attrs = sent(lb_attributes(&lb(), None));
         assert_eq!(attrs[ACCESS_LOGS], "false");
         assert!(!attrs.contains_key(ACCESS_LOGS_BUCKET));
-        let described = elbv2::types::LoadBalancer::builder()
-            .scheme(LoadBalancerSchemeEnum::InternetFacing)
-            .build();
-        let observed = observe_load_balancer("web", &described, &attrs).unwrap();
-        let Resource::LoadBalancer(read) = observed.resource else {
-            panic!("a load balancer")
-        };
+        let read = read_back(&attrs);
         assert!(read.access_logs.is_none());
     }
 

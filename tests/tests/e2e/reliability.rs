@@ -227,6 +227,21 @@ fn signal_at(
     })
 }
 
+/// `infra apply STACK` through `proxy`, its pid in `pid` (for a hook that signals it), to the end.
+fn apply_recording_pid(
+    proxy: &CountingProxy,
+    stack: &str,
+    pid: &AtomicU32,
+) -> std::process::Output {
+    let child = infra_command(&proxy.endpoint(), &["apply", stack, "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("infra starts");
+    pid.store(child.id(), Ordering::SeqCst);
+    child.wait_with_output().expect("infra ends")
+}
+
 /// The number of mutating calls a clean apply of the reference stack makes.
 async fn mutating_calls_of_a_clean_apply(emulator: &Emulator) -> usize {
     let proxy = CountingProxy::start(upstream(emulator));
@@ -545,13 +560,7 @@ async fn ctrl_c_finishes_what_runs_starts_nothing_new_and_releases_the_lock() {
             )),
         },
     );
-    let child = infra_command(&proxy.endpoint(), &["apply", &stack, "--auto-approve"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("infra starts");
-    pid.store(child.id(), Ordering::SeqCst);
-    let output = child.wait_with_output().expect("infra ends");
+    let output = apply_recording_pid(&proxy, &stack, &pid);
     drop(proxy);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -620,13 +629,7 @@ async fn ctrl_c_ends_the_retries_of_calls_in_flight_and_exits_130() {
             ..ProxyOptions::default()
         },
     );
-    let child = infra_command(&proxy.endpoint(), &["apply", &stack, "--auto-approve"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("infra starts");
-    pid.store(child.id(), Ordering::SeqCst);
-    let output = child.wait_with_output().expect("infra ends");
+    let output = apply_recording_pid(&proxy, &stack, &pid);
     let all = format!(
         "{}\n{}",
         String::from_utf8_lossy(&output.stdout),
