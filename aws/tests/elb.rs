@@ -212,13 +212,14 @@ async fn closet_load_balancing_round_trip() {
     assert!(!alb.attributes["dns_name"].is_empty());
     assert_eq!(alb.attributes["status"], "active");
 
-    // In-place updates: health-check port, idle timeout, default action, rule path and priority.
+    // In-place updates: health-check protocol and port, idle timeout, default action, rule path
+    // and priority.
     let changes: [(Kind, &str, Resource, &[&str]); 4] = [
         (
             Kind::TargetGroup,
             "backend",
             TargetGroup::http(&Ref::from_id("main"), 8080)
-                .health_check(HealthCheck::http("/api/health").port(9090))
+                .health_check(HealthCheck::https("/api/health").port(9090))
                 .deregistration_delay(10)
                 .into(),
             &["health_check", "deregistration_delay_seconds"],

@@ -579,8 +579,9 @@ async fn secrets_never_reach_the_plan() {
     with_db(&mut stack, |db| {
         db.master_password = MasterPassword::Plain(Sensitive::new("hunter2-secret"))
     });
-    // A plain password has no managed secret for the api tier to be told of (E0409) or to be
-    // granted (E0605).
+    // A plain password has no managed secret for the api tier to be told of (E0409), to be
+    // granted (E0605) or to output (E0906).
+    stack.outputs.remove("db_secret_arn");
     for declared in &mut stack.resources {
         match &mut declared.resource {
             Resource::LaunchTemplate(t) => {

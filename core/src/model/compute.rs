@@ -200,8 +200,8 @@ impl LaunchTemplate {
         self
     }
 
-    /// The name of an existing EC2 key pair for SSH. Default: none (a shell through SSM
-    /// Session Manager needs no key).
+    /// The name of an existing EC2 key pair for SSH, 1-255 ASCII characters (`E0412`).
+    /// Default: none (a shell through SSM Session Manager needs no key).
     pub fn key_name(mut self, key: impl Into<String>) -> Self {
         self.key_name = Some(key.into());
         self

@@ -176,8 +176,8 @@ impl Record {
         }
     }
 
-    /// Set the TTL of a CNAME or TXT record in seconds (an alias has none; ignored there).
-    /// Default: 300 ([`DEFAULT_TTL`]).
+    /// Set the TTL of a CNAME or TXT record in seconds, 0-2147483647 (`E0707`; an alias has
+    /// none; ignored there). Default: 300 ([`DEFAULT_TTL`]).
     pub fn ttl(mut self, seconds: u32) -> Self {
         match &mut self.data {
             RecordData::Cname { ttl, .. } | RecordData::Txt { ttl, .. } => *ttl = seconds,

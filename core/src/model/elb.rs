@@ -152,7 +152,9 @@ impl Certificate {
         self
     }
 
-    /// A certificate managed elsewhere, by ARN: never created, changed or deleted.
+    /// A certificate managed elsewhere, by ARN: never created, changed or deleted. An ACM ARN
+    /// in the stack's region (`E0319`): a load balancer takes certificates of its own region
+    /// only.
     pub fn existing(arn: impl Into<String>) -> Self {
         Certificate::Existing { arn: arn.into() }
     }
@@ -237,6 +239,16 @@ impl HealthCheck {
             timeout_seconds: 5,
             healthy_threshold: 5,
             unhealthy_threshold: 2,
+        }
+    }
+
+    /// As [`HealthCheck::http`], over HTTPS: for [`AppProtocol::Https`] targets, whose traffic
+    /// port answers TLS (an HTTP probe there fails and `INFRA-TG-005` fires). The load balancer
+    /// does not check the targets' certificates.
+    pub fn https(path: impl Into<String>) -> Self {
+        HealthCheck {
+            protocol: AppProtocol::Https,
+            ..HealthCheck::http(path)
         }
     }
 
@@ -328,7 +340,7 @@ impl TargetGroup {
     }
 
     /// The targets' protocol. Default: [`AppProtocol::Http`]; HTTPS targets behind an HTTPS
-    /// listener fire `INFRA-TG-003`.
+    /// listener fire `INFRA-TG-003`, and want [`HealthCheck::https`] (`INFRA-TG-005`).
     pub fn protocol(mut self, protocol: AppProtocol) -> Self {
         self.protocol = protocol;
         self
@@ -346,7 +358,7 @@ impl TargetGroup {
         self
     }
 
-    /// Seconds a deregistering target keeps draining (AWS default 300).
+    /// Seconds a deregistering target keeps draining, 0-3600 (`E0318`). Default: 300, as AWS.
     pub fn deregistration_delay(mut self, seconds: u32) -> Self {
         self.deregistration_delay_seconds = seconds;
         self
@@ -436,8 +448,7 @@ impl LoadBalancer {
         self
     }
 
-    /// Seconds a connection may stay idle. Default: 60. Not checked by validation (AWS accepts
-    /// 1-4000).
+    /// Seconds a connection may stay idle, 1-4000 (`E0317`). Default: 60.
     pub fn idle_timeout(mut self, seconds: u32) -> Self {
         self.idle_timeout_seconds = seconds;
         self

@@ -166,6 +166,11 @@ pub const TG_PORT: LintInfo = lint(
     "target port not admitted from the load balancer",
     None,
 );
+pub const TG_HEALTH_PROTOCOL: LintInfo = lint(
+    "INFRA-TG-005",
+    "health checks in another protocol than the traffic port speaks",
+    None,
+);
 pub const ASG_HEALTH: LintInfo = lint(
     "INFRA-ASG-001",
     "group in a target group without ELB health checks",
@@ -222,6 +227,7 @@ pub const LINTS: &[LintInfo] = &[
     TG_HEALTH_PORT_DIFFERS,
     TG_DOUBLE_TLS,
     TG_PORT,
+    TG_HEALTH_PROTOCOL,
 ];
 
 /// TLS policies accepted by INFRA-ELB-003: TLS 1.2 and 1.3 only, forward secrecy.
@@ -467,6 +473,13 @@ fn target_group(index: &Index<'_>, a: &Address, t: &TargetGroup, out: &mut Vec<D
         out.push(
             Diagnostic::warning(&TG_HEALTH_PORT_DIFFERS, a, Some("health_check.port"), format!("health checks probe port {health_port}, traffic goes to port {}", t.port))
                 .with_help("probe the traffic port unless the app serves health checks elsewhere (then allow this lint with the reason)"),
+        );
+    }
+    if health_port == t.port && t.health_check.protocol != t.protocol {
+        let (check, targets) = (t.health_check.protocol.as_str(), t.protocol.as_str());
+        out.push(
+            Diagnostic::warning(&TG_HEALTH_PROTOCOL, a, Some("health_check.protocol"), format!("{check} health checks on the traffic port {}, which speaks {targets}: every target will be unhealthy", t.port))
+                .with_help(format!("use HealthCheck::{}(path) for {targets} targets", targets.to_lowercase())),
         );
     }
     let forwarders = index.forwarders(&handle);

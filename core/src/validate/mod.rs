@@ -11,6 +11,7 @@ pub mod cidr;
 mod dns;
 mod iam;
 mod index;
+mod limits;
 mod lints;
 mod rules;
 #[cfg(test)]

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::model::*;
 use crate::refs::{Address, Ref};
 use crate::secret::Sensitive;
-use crate::stack::{attributes, LintSetting, Stack};
+use crate::stack::{attributes, LintSetting, Output, Stack};
 
 use super::cidr::{Cidr, Family};
 use super::index::{references_with_fields, Index};
+use super::limits;
 use super::lints::LINTS;
 use super::Diagnostic;
 
@@ -25,22 +26,38 @@ pub(crate) fn check(stack: &Stack) -> Vec<Diagnostic> {
             Resource::Vpc(v) => vpc(&a, v, out),
             Resource::Subnet(s) => subnet(&index, &a, s, out),
             Resource::InternetGateway(_) => {}
-            Resource::Certificate(c) => super::dns::certificate(&index, &a, c, out),
+            Resource::Certificate(c) => {
+                super::dns::certificate(&index, &a, c, out);
+                limits::certificate(&a, &stack.region, c, out);
+            }
             Resource::HostedZone(z) => super::dns::zone(&a, z, out),
-            Resource::Record(r) => super::dns::record(&index, &a, r, out),
+            Resource::Record(r) => {
+                super::dns::record(&index, &a, r, out);
+                limits::record(&a, r, out);
+            }
             Resource::RouteTable(t) => route_table(&index, &a, t, out),
             Resource::SecurityGroup(g) => security_group(&index, &a, g, out),
-            Resource::TargetGroup(t) => target_group(&a, t, out),
+            Resource::TargetGroup(t) => {
+                target_group(&a, t, out);
+                limits::target_group(&a, t, out);
+            }
             Resource::LoadBalancer(lb) => {
                 load_balancer(&index, &a, lb, out);
+                limits::load_balancer(&a, lb, out);
                 access_logs(&index, &a, lb, out);
             }
             Resource::Listener(l) => listener(&index, &a, l, out),
             Resource::ListenerRule(r) => listener_rule(&a, r, out),
-            Resource::LaunchTemplate(t) => launch_template(&index, &a, t, out),
+            Resource::LaunchTemplate(t) => {
+                launch_template(&index, &a, t, out);
+                limits::launch_template(&a, t, out);
+            }
             Resource::AutoScalingGroup(g) => auto_scaling_group(&index, &a, g, out),
             Resource::DbSubnetGroup(g) => db_subnet_group(&index, &a, g, out),
-            Resource::DbInstance(db) => db_instance(&index, &a, db, out),
+            Resource::DbInstance(db) => {
+                db_instance(&index, &a, db, out);
+                limits::db_instance(&a, db, out);
+            }
             Resource::Bucket(b) => {
                 bucket(&a, b, out);
                 bucket_logs(&index, &a, b, out);
@@ -192,7 +209,9 @@ fn stack_level(stack: &Stack, index: &Index<'_>, out: &mut Vec<Diagnostic>) {
     cycles(index, out);
 
     for (name, output) in &stack.outputs {
-        if !index.contains(output.resource()) {
+        if let Some(source) = index.get(output.resource()) {
+            output_attribute(name, output, source, out);
+        } else {
             out.push(
                 Diagnostic::error(
                     "E0906",
@@ -240,6 +259,30 @@ fn stack_level(stack: &Stack, index: &Index<'_>, out: &mut Vec<Diagnostic>) {
 /// Strongly connected components of the reference graph (Tarjan, iterative so that a long
 /// chain cannot overflow the stack). A security group referring to itself is not a cycle:
 /// self-referencing rules are how members of one group admit each other.
+/// E0906: an output names an attribute its resource has (as E0409 for user-data vars).
+fn output_attribute(name: &str, output: &Output, source: &Resource, out: &mut Vec<Diagnostic>) {
+    let provided = attributes::provided(source);
+    if !provided.contains(&output.attribute()) {
+        out.push(
+            Diagnostic::error(
+                "E0906",
+                None,
+                Some(&format!("outputs.{name}")),
+                format!(
+                    "output `{name}` names `{}`, which has no attribute `{}`",
+                    output.resource(),
+                    output.attribute()
+                ),
+            )
+            .with_help(format!(
+                "{} has: {}",
+                output.resource(),
+                provided.join(", ")
+            )),
+        );
+    }
+}
+
 fn cycles(index: &Index<'_>, out: &mut Vec<Diagnostic>) {
     let nodes: Vec<&Address> = index.resources().map(|(a, _)| a).collect();
     let position: BTreeMap<&Address, usize> =

@@ -304,6 +304,21 @@ cases! {
     e0316_log_bucket_kms: "E0316",
         fires |s| { edit!(s, Bucket, "logs", |b| b.encryption = BucketEncryption::Kms { key_id: None }) },
         quiet |s| { edit!(s, Bucket, "uploads", |b| b.encryption = BucketEncryption::Kms { key_id: None }) };
+    e0317_idle_timeout: "E0317",
+        fires |s| { edit!(s, LoadBalancer, "alb", |lb| lb.idle_timeout_seconds = 4001) },
+        quiet |s| { edit!(s, LoadBalancer, "alb", |lb| lb.idle_timeout_seconds = 4000) };
+    e0317_idle_timeout_zero: "E0317",
+        fires |s| { edit!(s, LoadBalancer, "alb", |lb| lb.idle_timeout_seconds = 0) },
+        quiet |s| { edit!(s, LoadBalancer, "alb", |lb| lb.idle_timeout_seconds = 1) };
+    e0318_deregistration_delay: "E0318",
+        fires |s| { edit!(s, TargetGroup, "web", |t| t.deregistration_delay_seconds = 3601) },
+        quiet |s| { edit!(s, TargetGroup, "web", |t| t.deregistration_delay_seconds = 0) };
+    e0319_certificate_arn: "E0319",
+        fires |s| { edit!(s, Certificate, "site", |c| *c = Certificate::existing("arn:aws:acm:ap-northeast-2:123456789012:cert/abc")) },
+        quiet |s| { edit!(s, Certificate, "site", |c| *c = Certificate::existing("arn:aws:acm:ap-northeast-2:123456789012:certificate/12345678-1234-1234-1234-123456789012")) };
+    e0319_certificate_region: "E0319",
+        fires |s| { edit!(s, Certificate, "site", |c| *c = Certificate::existing("arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012")) },
+        quiet |s| { edit!(s, Certificate, "site", |c| *c = Certificate::existing("arn:aws:acm:ap-northeast-2:123456789012:certificate/abc")) };
 
     // ---- E04xx compute
     e0401_sizes: "E0401",
@@ -348,6 +363,9 @@ cases! {
     e0411_key_not_an_arn: "E0411",
         fires |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.kms_key_id = Some("alias/ebs".into())) },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.root_volume.kms_key_id = Some("arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab".into())) };
+    e0412_key_name: "E0412",
+        fires |s| { edit!(s, LaunchTemplate, "web", |t| t.key_name = Some(String::new())) },
+        quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.key_name = Some("deploy key (2026)".into())) };
     e0406_instance_type: "E0406",
         fires |s| { edit!(s, LaunchTemplate, "web", |t| t.instance_type = "micro".into()) },
         quiet |s| { edit!(s, LaunchTemplate, "web", |t| t.instance_type = "m7g.2xlarge".into()) };
@@ -398,6 +416,12 @@ cases! {
     e0518_lifecycle_days: "E0518",
         fires |s| { edit!(s, Bucket, "logs", |b| b.lifecycle.as_mut().unwrap().noncurrent_expire_after_days = 0) },
         quiet |s| { edit!(s, Bucket, "logs", |b| *b = b.clone().expire_after_days(1)) };
+    e0519_engine_version: "E0519",
+        fires |s| { edit!(s, DbInstance, "db", |d| d.engine_version = "mysql8".into()) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| d.engine_version = "5.7.44-rds.20240408".into()) };
+    e0520_instance_class: "E0520",
+        fires |s| { edit!(s, DbInstance, "db", |d| d.instance_class = "t3.micro".into()) },
+        quiet |s| { edit!(s, DbInstance, "db", |d| d.instance_class = "db.m7g.large".into()) };
     e0502_identifier: "E0502",
         fires |s| { edit!(s, DbInstance, "db", |d| d.identifier = Some("shop--db".into())) },
         quiet |s| { edit!(s, DbInstance, "db", |d| d.identifier = Some("shop-db".into())) };
@@ -480,6 +504,12 @@ cases! {
     e0906_output: "E0906",
         fires |s| { s.output("db", Ref::<DbInstance>::from_id("nope").endpoint()); },
         quiet |s| { s.output("db", Ref::<DbInstance>::from_id("db").endpoint()); };
+    e0906_output_attribute: "E0906",
+        fires |s| {
+            s.output("secret", Ref::<DbInstance>::from_id("db").master_user_secret_arn());
+            edit!(s, DbInstance, "db", |d| d.master_password = MasterPassword::FromEnv("DB_PASSWORD".into()))
+        },
+        quiet |s| { s.output("secret", Ref::<DbInstance>::from_id("db").master_user_secret_arn()); };
     e0907_unknown_lint: "E0907",
         fires |s| { s.deny_lint("INFRA-NOPE-001"); },
         quiet |s| { s.deny_lint("INFRA-S3-003"); };
@@ -548,6 +578,9 @@ cases! {
     e0705_txt_length: "E0705",
         fires |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("dkim", Record::txt(&z, "k._domainkey", ["v".repeat(256)])); },
         quiet |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("dkim", Record::txt(&z, "k._domainkey", ["v".repeat(255), "w".repeat(10)])); };
+    e0707_ttl: "E0707",
+        fires |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("www", Record::cname(&z, "www", "shop.example.net").ttl(i32::MAX as u32 + 1)); },
+        quiet |s| { let z = s.add("dns", HostedZone::existing("example.com")); s.add("www", Record::cname(&z, "www", "shop.example.net").ttl(i32::MAX as u32)); };
     e0706_certificate_outside_zone: "E0706",
         fires |s| { let z = s.add("dns", HostedZone::existing("example.org")); edit!(s, Certificate, "site", |c| *c = c.clone().validate_in(&z)) },
         quiet |s| { let z = s.add("dns", HostedZone::existing("example.com")); edit!(s, Certificate, "site", |c| *c = c.clone().alternative_name("*.shop.example.com").validate_in(&z)) };
@@ -687,6 +720,12 @@ cases! {
             edit!(s, Listener, "https", |l| l.default_action = ListenerAction::fixed_response(404, "no"));
             edit!(s, ListenerRule, "api", |r| r.action = ListenerAction::fixed_response(404, "no"))
         };
+    tg_005_health_protocol: "INFRA-TG-005",
+        fires |s| { edit!(s, TargetGroup, "web", |t| t.protocol = AppProtocol::Https) },
+        quiet |s| { edit!(s, TargetGroup, "web", |t| { t.protocol = AppProtocol::Https; t.health_check = HealthCheck::https("/") }) };
+    tg_005_health_protocol_other_port: "INFRA-TG-005",
+        fires |s| { edit!(s, TargetGroup, "web", |t| t.health_check = HealthCheck::https("/")) },
+        quiet |s| { edit!(s, TargetGroup, "web", |t| t.health_check = HealthCheck::https("/").port(3001)) };
     tg_004_target_port: "INFRA-TG-004",
         fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress[0].from_port = 3001) },
         quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress[0] = Rule::tcp(3000).from_cidr("10.0.0.0/8")) };
