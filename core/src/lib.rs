@@ -13,6 +13,10 @@ pub mod stack;
 pub mod testing;
 pub mod validate;
 
+/// For [`Statement::with`]: a stack file depends on `infra-core` alone, and writes
+/// `infra_core::serde_json::json!({...})`.
+pub use serde_json;
+
 pub use lock::{LockError, LockInfo, StackLock};
 pub use model::*;
 pub use provider::{Observed, Provider, ProviderError};

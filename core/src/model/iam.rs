@@ -259,9 +259,18 @@ impl Statement {
         }
     }
 
-    /// Add an element `infra` does not model, e.g. `("Condition", json!({...}))`; not one of
-    /// the statement's own fields or a principal (`E0604`). A stack file depends on
-    /// `infra-core` alone, so it cannot write the `serde_json::Value` this takes.
+    /// Add an element `infra` does not model, e.g. a `Condition`; not one of the statement's
+    /// own fields or a principal (`E0604`). A stack file depends on `infra-core` alone and
+    /// writes the value with its re-export, `infra_core::serde_json::json!`:
+    ///
+    /// ```
+    /// use infra_core::prelude::*;
+    /// use infra_core::serde_json::json;
+    ///
+    /// let statement = Statement::allow(&["s3:PutObject"], &["arn:aws:s3:::closet-uploads/*"])
+    ///     .with("Condition", json!({ "Bool": { "aws:SecureTransport": "true" } }));
+    /// assert_eq!(statement.to_json()["Condition"]["Bool"]["aws:SecureTransport"], "true");
+    /// ```
     pub fn with(mut self, element: impl Into<String>, value: serde_json::Value) -> Self {
         self.other.insert(element.into(), value);
         self
