@@ -409,3 +409,64 @@ async fn passwords_from_the_environment() {
         .await
         .is_none());
 }
+
+#[tokio::test]
+async fn a_mariadb_instance_is_created_and_read_back_as_mariadb() {
+    let p = provider().await;
+    let mut resolved = Resolved::default();
+    let (subnets, _) = network(&mut resolved).await;
+    let mut stack = Stack::new("rds-maria", REGION);
+    let group = stack.add(
+        "db",
+        DbSubnetGroup::new(
+            "mariadb subnets",
+            &[
+                &Ref::from_id(subnets[0].clone()),
+                &Ref::from_id(subnets[1].clone()),
+            ],
+        ),
+    );
+    stack.add(
+        "db",
+        DbInstance::mariadb("11.4", "db.t4g.micro", &group).deletion_protection(false),
+    );
+    let created_group = p
+        .create(
+            &ctx(&stack.name, &resolved),
+            &declared(&stack, Kind::DbSubnetGroup, "db"),
+        )
+        .await
+        .expect("group");
+    resolved.insert(created_group);
+    p.create(
+        &ctx(&stack.name, &resolved),
+        &declared(&stack, Kind::DbInstance, "db"),
+    )
+    .await
+    .expect("create");
+
+    let rds = aws_sdk_rds::Client::new(&sdk_config().await);
+    let found = discovered(&p, &stack, Kind::DbInstance, "db")
+        .await
+        .expect("found");
+    let described = rds
+        .describe_db_instances()
+        .db_instance_identifier(&found.physical_id)
+        .send()
+        .await
+        .expect("describe");
+    let instance = &described.db_instances()[0];
+    assert_eq!(instance.engine(), Some("mariadb"));
+    assert_eq!(instance.master_username(), Some("admin"));
+    assert_eq!(instance.endpoint().and_then(|e| e.port()), Some(3306));
+    assert_eq!(db(&found).engine, infra_core::model::DbEngine::Mariadb);
+    assert_eq!(found.attributes["port"], "3306");
+
+    let options = DeleteOptions {
+        final_snapshot: infra_core::model::FinalSnapshot::Skip,
+        ..DeleteOptions::default()
+    };
+    p.delete(&ctx(&stack.name, &resolved), &found, options)
+        .await
+        .expect("delete");
+}

@@ -40,7 +40,8 @@ impl ResourceKind for DbSubnetGroup {
     const KIND: Kind = Kind::DbSubnetGroup;
 }
 
-/// A database engine. [`DbInstance::mysql`] and [`DbInstance::postgres`] choose one.
+/// A database engine. [`DbInstance::mysql`], [`DbInstance::mariadb`] and
+/// [`DbInstance::postgres`] choose one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DbEngine {
@@ -192,6 +193,32 @@ impl DbInstance {
             iam_database_authentication: true,
             performance_insights_retention_days: None,
             enhanced_monitoring: None,
+        }
+    }
+
+    /// As [`DbInstance::mysql`], for MariaDB (`10.11`, `11.4`): port 3306, master user `admin`.
+    /// IAM database authentication needs 10.11 or later (`E0510`).
+    ///
+    /// ```
+    /// use infra_core::prelude::*;
+    ///
+    /// let mut s = Stack::new("demo", "ap-northeast-2");
+    /// let vpc = s.add("main", Vpc::new("10.0.0.0/16"));
+    /// let a = s.add("a", Subnet::private(&vpc, "10.0.1.0/24", "ap-northeast-2a"));
+    /// let c = s.add("c", Subnet::private(&vpc, "10.0.2.0/24", "ap-northeast-2c"));
+    /// let subnets = s.add("db", DbSubnetGroup::new("database", &[&a, &c]));
+    /// let db = s.add("db", DbInstance::mariadb("11.4", "db.t4g.micro", &subnets));
+    /// s.output("db_host", db.endpoint());
+    /// # assert!(!infra_core::validate::validate(&s).has_errors());
+    /// ```
+    pub fn mariadb(
+        engine_version: impl Into<String>,
+        instance_class: impl Into<String>,
+        subnet_group: &Ref<DbSubnetGroup>,
+    ) -> Self {
+        DbInstance {
+            engine: DbEngine::Mariadb,
+            ..DbInstance::mysql(engine_version, instance_class, subnet_group)
         }
     }
 

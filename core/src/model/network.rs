@@ -216,7 +216,7 @@ pub enum Peer {
 /// Ports are inclusive; for [`IpProtocol::All`] they are 0..=65535 and ignored by AWS.
 ///
 /// Made in two steps: the protocol and ports ([`Rule::tcp`], [`Rule::tcp_range`],
-/// [`Rule::udp`], [`Rule::all`]), then the peer ([`RuleBuilder::from_anywhere`],
+/// [`Rule::udp`], [`Rule::udp_range`], [`Rule::all`]), then the peer ([`RuleBuilder::from_anywhere`],
 /// [`RuleBuilder::from_cidr`], [`RuleBuilder::from_group`]...).
 ///
 /// ```
@@ -257,10 +257,15 @@ impl Rule {
 
     /// UDP on one port.
     pub fn udp(port: u16) -> RuleBuilder {
+        Rule::udp_range(port, port)
+    }
+
+    /// UDP on the ports `from_port..=to_port` (`from_port <= to_port`, `E0201`).
+    pub fn udp_range(from_port: u16, to_port: u16) -> RuleBuilder {
         RuleBuilder {
             protocol: IpProtocol::Udp,
-            from_port: port,
-            to_port: port,
+            from_port,
+            to_port,
         }
     }
 
@@ -336,6 +341,16 @@ impl RuleBuilder {
     /// Egress spelling of [`RuleBuilder::from_anywhere`].
     pub fn to_anywhere(self) -> Rule {
         self.from_anywhere()
+    }
+
+    /// Egress spelling of [`RuleBuilder::from_cidr`].
+    pub fn to_cidr(self, cidr: impl Into<String>) -> Rule {
+        self.from_cidr(cidr)
+    }
+
+    /// Egress spelling of [`RuleBuilder::from_ipv6_cidr`].
+    pub fn to_ipv6_cidr(self, cidr: impl Into<String>) -> Rule {
+        self.from_ipv6_cidr(cidr)
     }
 
     /// Egress spelling of [`RuleBuilder::from_group`].

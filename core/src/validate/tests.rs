@@ -212,6 +212,9 @@ cases! {
     e0201_all_tcp: "E0201",
         fires |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp_range(65535, 0).from_group(&Ref::from_id("alb")))) },
         quiet |s| { edit!(s, SecurityGroup, "web", |g| g.ingress.push(Rule::tcp_range(0, 65535).from_group(&Ref::from_id("alb")))) };
+    e0201_udp_range: "E0201",
+        fires |s| { edit!(s, SecurityGroup, "web", |g| g.egress.push(Rule::udp_range(600, 500).to_cidr("10.0.0.0/16"))) },
+        quiet |s| { edit!(s, SecurityGroup, "web", |g| g.egress.push(Rule::udp_range(500, 600).to_cidr("10.0.0.0/16"))) };
     e0202_description: "E0202",
         fires |s| { edit!(s, SecurityGroup, "web", |g| g.description = String::new()) },
         quiet |s| { edit!(s, SecurityGroup, "web", |g| g.description = "x".repeat(255)) };
