@@ -56,7 +56,8 @@ pub struct Operation {
     /// The signing name of the service (`ec2`, `elasticloadbalancing`, `s3`...), read from the
     /// request's credential scope; empty when the request is not signed.
     pub service: String,
-    /// The form parameters of a query-protocol request (`Action=...&VpcId.1=...`), else empty.
+    /// The form parameters of a query-protocol request (`Action=...&VpcId.1=...`), the XML body
+    /// of a Route53 one, else empty.
     pub params: String,
 }
 
@@ -466,7 +467,7 @@ impl Request {
         let (path, query) = self.target.split_once('?').unwrap_or((&self.target, ""));
         let form = String::from_utf8_lossy(&self.body).into_owned();
         let from_form = form_value(&form, "Action");
-        let params = if from_form.is_some() {
+        let params = if from_form.is_some() || service == "route53" {
             form
         } else {
             String::new()

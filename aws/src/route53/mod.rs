@@ -22,7 +22,7 @@ use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Stack};
 use route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet};
 
-use crate::support::{api_error, wait_for, Poll};
+use crate::support::{api_error, error_code, wait_for, Poll};
 use crate::AwsProvider;
 
 /// How long a change may take to reach every Route53 name server (AWS: usually under 60 s).
@@ -160,6 +160,34 @@ pub(crate) async fn write(
     if changes.is_empty() {
         return Ok(());
     }
+    let id = match send(p, zone, changes.clone()).await {
+        Ok(id) => id,
+        // A batch whose answer was lost, sent again by the SDK's retry, finds its own records
+        // (CREATE: "already exists"; DELETE: "not found"). Batches are atomic: when the zone
+        // holds exactly what the batch writes, the first attempt landed.
+        Err(e)
+            if error_code(&e) == Some("InvalidChangeBatch")
+                && record::reflects(p, zone, &changes).await? =>
+        {
+            let upserts: Vec<Change> = changes
+                .into_iter()
+                .filter(|c| c.action() != &ChangeAction::Delete)
+                .filter_map(|c| c.resource_record_set().cloned())
+                .map(|set| change(ChangeAction::Upsert, set))
+                .collect();
+            if upserts.is_empty() {
+                return Ok(());
+            }
+            // UPSERTs of what is there change nothing and give a change to wait for.
+            send(p, zone, upserts).await?
+        }
+        Err(e) => return Err(e),
+    };
+    wait_insync(p, ctx, address, &id).await
+}
+
+/// Send one batch; the change's id.
+async fn send(p: &AwsProvider, zone: &str, changes: Vec<Change>) -> Result<String, ProviderError> {
     let batch = ChangeBatch::builder()
         .set_changes(Some(changes))
         .build()
@@ -172,11 +200,10 @@ pub(crate) async fn write(
         .send()
         .await
         .map_err(|e| api_error("route53:ChangeResourceRecordSets", e))?;
-    let id = out
+    Ok(out
         .change_info()
         .map(|c| c.id().to_string())
-        .unwrap_or_default();
-    wait_insync(p, ctx, address, &id).await
+        .unwrap_or_default())
 }
 
 /// Wait until GetChange reports a change INSYNC.

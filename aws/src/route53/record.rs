@@ -15,7 +15,9 @@ use infra_core::model::{
 use infra_core::provider::Context;
 use infra_core::stack::attributes;
 use infra_core::{Address, Kind, Observed, ProviderError, Ref, Stack};
-use route53::types::{AliasTarget, ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
+use route53::types::{
+    AliasTarget, Change, ChangeAction, ResourceRecord, ResourceRecordSet, RrType,
+};
 
 use super::{change, from_route53, write};
 use crate::AwsProvider;
@@ -144,6 +146,47 @@ async fn sets_at(
         );
     }
     Ok(out)
+}
+
+/// Whether `zone` holds what `changes` write: every CREATE or UPSERT set as given, every
+/// DELETE set gone.
+pub(super) async fn reflects(
+    p: &AwsProvider,
+    zone: &str,
+    changes: &[Change],
+) -> Result<bool, ProviderError> {
+    let wanted: Vec<(&ChangeAction, &ResourceRecordSet)> = changes
+        .iter()
+        .filter_map(|c| Some((c.action(), c.resource_record_set()?)))
+        .collect();
+    let names: Vec<String> = wanted.iter().map(|(_, s)| from_route53(s.name())).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let sets = sets_at(p, zone, &names).await?;
+    Ok(wanted.iter().all(|(action, set)| {
+        let found = find(&sets, &from_route53(set.name()), set.r#type());
+        match action {
+            ChangeAction::Delete => found.is_none(),
+            _ => found.is_some_and(|f| same_set(f, set)),
+        }
+    }))
+}
+
+/// Same values (in any order), TTL and alias target.
+fn same_set(a: &ResourceRecordSet, b: &ResourceRecordSet) -> bool {
+    let values = |s: &ResourceRecordSet| {
+        let mut v: Vec<String> = s
+            .resource_records()
+            .iter()
+            .map(|r| match s.r#type() {
+                RrType::Txt => r.value().to_string(),
+                _ => from_route53(r.value()),
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let alias = |s: &ResourceRecordSet| s.alias_target().map(|t| from_route53(t.dns_name()));
+    values(a) == values(b) && a.ttl() == b.ttl() && alias(a) == alias(b)
 }
 
 fn foreign(address: &Address, fqdn: &str, kind: &RrType, zone: &str) -> ProviderError {

@@ -4,7 +4,7 @@
 //! validation records as drift, and Route53's answers the emulator does not give (PENDING
 //! changes, a CallerReference seen before), from a wire double.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, RrType};
@@ -397,6 +397,80 @@ async fn changes_wait_for_insync_and_a_seen_or_lost_caller_reference_makes_one_z
     assert_eq!(proxy.count("GetChange"), batches + PENDING);
     drop(proxy);
     assert_no_changes(&emulator.endpoint(), &stack, "after the faults");
+}
+
+/// Loses the answer to the first sending of each ChangeResourceRecordSets batch: the change
+/// lands and the SDK sends the same batch again. Applying, moto answers the resent CREATE
+/// `InvalidChangeBatch` ("already exists"), as Route53 does; destroying, the resent DELETE gets
+/// Route53's "not found" from here (moto 5.2 accepts a DELETE of a record it no longer has).
+fn lose_each_first_batch_answer(destroying: bool) -> FaultHook {
+    let seen = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+    Arc::new(move |operation: &Operation, _| {
+        if operation.name != "ChangeResourceRecordSets" {
+            return Fault::Forward;
+        }
+        let first = seen.lock().unwrap().insert(operation.params.clone());
+        match (first, destroying) {
+            (true, _) => Fault::LoseResponse,
+            (false, true) => Fault::error(
+                operation,
+                400,
+                "InvalidChangeBatch",
+                "[Tried to delete resource record set [name='hello.example.org.', type='TXT'] but it was not found]",
+            ),
+            (false, false) => Fault::Forward,
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_batch_whose_answer_was_lost_is_not_an_error_when_it_landed() {
+    let emulator = Emulator::start();
+    let dir = TempDir::new("dns-lost-batch");
+    let stack = small_stack(&dir, true);
+    let proxy = CountingProxy::with_options(
+        upstream(&emulator),
+        ProxyOptions {
+            faults: Some(lose_each_first_batch_answer(false)),
+            ..ProxyOptions::default()
+        },
+    );
+    infra(&proxy.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
+    // Per batch (the TXT record, the validation records): the CREATE lost, its resend refused,
+    // an UPSERT of the same sets lost, its resend answered with a change to wait for.
+    assert_eq!(proxy.count("ChangeResourceRecordSets"), 2 * 4);
+    drop(proxy);
+
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let zones = org_zones(&aws).await;
+    assert_eq!(zones.len(), 1, "{zones:?}");
+    let records = aws.records(&zones[0].0).await;
+    assert_eq!(
+        records["hello.example.org. TXT"].resource_records()[0].value(),
+        "\"world\""
+    );
+    assert_eq!(
+        records.keys().filter(|k| k.ends_with(" CNAME")).count(),
+        1,
+        "one validation record: {:?}",
+        records.keys()
+    );
+    assert_no_changes(&emulator.endpoint(), &stack, "after lost answers");
+
+    let proxy = CountingProxy::with_options(
+        upstream(&emulator),
+        ProxyOptions {
+            faults: Some(lose_each_first_batch_answer(true)),
+            ..ProxyOptions::default()
+        },
+    );
+    let destroy = ["destroy", &stack, "--auto-approve", "--allow-data-loss"];
+    infra(&proxy.endpoint(), &destroy).assert_success();
+    // Per batch (the TXT record, the validation records): the DELETE lost, its resend refused.
+    assert_eq!(proxy.count("ChangeResourceRecordSets"), 2 * 2);
+    drop(proxy);
+    // The zone could only be deleted once every record infra wrote was gone.
+    assert_eq!(org_zones(&aws).await, []);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

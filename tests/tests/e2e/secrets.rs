@@ -54,10 +54,14 @@ async fn a_password_and_a_private_key_never_show_in_output_logs_errors_or_plans(
                     ".db_name(\"closet\").master_password(MasterPassword::Plain(Sensitive::new(\"{CANARY}\")))"
                 ),
             ),
-            // A plain password has no managed secret for the api tier to be told of (E0409) or
-            // to be granted (E0605).
+            // A plain password has no managed secret for the api tier to be told of (E0409), to
+            // be granted (E0605) or to output (E0906).
             (".var(\"DB_SECRET_ARN\", db.master_user_secret_arn())", ""),
             (".grant(db.secret_read())", ""),
+            (
+                "s.output(\"db_secret_arn\", db.master_user_secret_arn());",
+                "",
+            ),
         ],
     );
     let endpoint = emulator.endpoint();
