@@ -323,22 +323,37 @@ async fn private_encrypted_protected_database_lifecycle() {
         .is_none());
 }
 
-#[tokio::test]
-async fn passwords_from_the_environment() {
-    let p = provider().await;
+/// A stack `name` with a DB subnet group `db` over two zones, the group created; the stack, the
+/// group and what is resolved.
+async fn with_subnet_group(p: &AwsProvider, name: &str) -> (Stack, Ref<DbSubnetGroup>, Resolved) {
     let mut resolved = Resolved::default();
     let (subnets, _) = network(&mut resolved).await;
-    let mut stack = Stack::new("rds-env", REGION);
+    let mut stack = Stack::new(name, REGION);
     let group = stack.add(
         "db",
         DbSubnetGroup::new(
-            "env subnets",
+            format!("{name} subnets"),
             &[
                 &Ref::from_id(subnets[0].clone()),
                 &Ref::from_id(subnets[1].clone()),
             ],
         ),
     );
+    let created = p
+        .create(
+            &ctx(&stack.name, &resolved),
+            &declared(&stack, Kind::DbSubnetGroup, "db"),
+        )
+        .await
+        .expect("group");
+    resolved.insert(created);
+    (stack, group, resolved)
+}
+
+#[tokio::test]
+async fn passwords_from_the_environment() {
+    let p = provider().await;
+    let (mut stack, group, resolved) = with_subnet_group(&p, "rds-env").await;
     stack.add(
         "unset",
         DbInstance::postgres("16.3", "db.t3.micro", &group).master_password(
@@ -353,14 +368,6 @@ async fn passwords_from_the_environment() {
             .master_password(MasterPassword::FromEnv("INFRA_TEST_RDS_PASSWORD".into())),
     );
     std::env::set_var("INFRA_TEST_RDS_PASSWORD", "correct-horse-battery");
-    let created_group = p
-        .create(
-            &ctx(&stack.name, &resolved),
-            &declared(&stack, Kind::DbSubnetGroup, "db"),
-        )
-        .await
-        .expect("group");
-    resolved.insert(created_group);
 
     let err = p
         .create(
@@ -413,31 +420,11 @@ async fn passwords_from_the_environment() {
 #[tokio::test]
 async fn a_mariadb_instance_is_created_and_read_back_as_mariadb() {
     let p = provider().await;
-    let mut resolved = Resolved::default();
-    let (subnets, _) = network(&mut resolved).await;
-    let mut stack = Stack::new("rds-maria", REGION);
-    let group = stack.add(
-        "db",
-        DbSubnetGroup::new(
-            "mariadb subnets",
-            &[
-                &Ref::from_id(subnets[0].clone()),
-                &Ref::from_id(subnets[1].clone()),
-            ],
-        ),
-    );
+    let (mut stack, group, resolved) = with_subnet_group(&p, "rds-maria").await;
     stack.add(
         "db",
         DbInstance::mariadb("11.4", "db.t4g.micro", &group).deletion_protection(false),
     );
-    let created_group = p
-        .create(
-            &ctx(&stack.name, &resolved),
-            &declared(&stack, Kind::DbSubnetGroup, "db"),
-        )
-        .await
-        .expect("group");
-    resolved.insert(created_group);
     p.create(
         &ctx(&stack.name, &resolved),
         &declared(&stack, Kind::DbInstance, "db"),

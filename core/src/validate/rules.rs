@@ -213,10 +213,8 @@ fn stack_level(stack: &Stack, index: &Index<'_>, out: &mut Vec<Diagnostic>) {
             output_attribute(name, output, source, out);
         } else {
             out.push(
-                Diagnostic::error(
-                    "E0906",
-                    None,
-                    Some(&format!("outputs.{name}")),
+                output_error(
+                    name,
                     format!(
                         "output `{name}` names `{}`, which is not declared",
                         output.resource()
@@ -256,18 +254,17 @@ fn stack_level(stack: &Stack, index: &Index<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Strongly connected components of the reference graph (Tarjan, iterative so that a long
-/// chain cannot overflow the stack). A security group referring to itself is not a cycle:
-/// self-referencing rules are how members of one group admit each other.
+fn output_error(name: &str, message: String) -> Diagnostic {
+    Diagnostic::error("E0906", None, Some(&format!("outputs.{name}")), message)
+}
+
 /// E0906: an output names an attribute its resource has (as E0409 for user-data vars).
 fn output_attribute(name: &str, output: &Output, source: &Resource, out: &mut Vec<Diagnostic>) {
     let provided = attributes::provided(source);
     if !provided.contains(&output.attribute()) {
         out.push(
-            Diagnostic::error(
-                "E0906",
-                None,
-                Some(&format!("outputs.{name}")),
+            output_error(
+                name,
                 format!(
                     "output `{name}` names `{}`, which has no attribute `{}`",
                     output.resource(),
@@ -283,6 +280,9 @@ fn output_attribute(name: &str, output: &Output, source: &Resource, out: &mut Ve
     }
 }
 
+/// Strongly connected components of the reference graph (Tarjan, iterative so that a long
+/// chain cannot overflow the stack). A security group referring to itself is not a cycle:
+/// self-referencing rules are how members of one group admit each other.
 fn cycles(index: &Index<'_>, out: &mut Vec<Diagnostic>) {
     let nodes: Vec<&Address> = index.resources().map(|(a, _)| a).collect();
     let position: BTreeMap<&Address, usize> =
