@@ -8,11 +8,14 @@
 * An operation moto does not implement answers HTTP 501 with a one-line message, instead of a
   500 with a Python traceback that clients retry as a server fault.
 
-It also makes two of moto 5.2.1's ways AWS's, where they made the fault tests fail:
+It also makes three of moto 5.2.1's ways AWS's, where they made tests or the demo fail:
 * CreateLaunchTemplateVersion keeps the user data as a plain string, and an Auto Scaling group
   then created from that version fails with HTTP 500 (an AssertionError in moto);
 * CreateHostedZone with a CallerReference already used makes a second zone; AWS refuses it
-  with HostedZoneAlreadyExists, which is what makes an SDK retry after a lost answer safe.
+  with HostedZoneAlreadyExists, which is what makes an SDK retry after a lost answer safe;
+* RequestCertificate with an idempotency token whose certificate was deleted answers HTTP 500
+  (a KeyError in moto); ACM keeps a token for an hour and answers it with that request's
+  certificate, so here it answers the deleted certificate's ARN.
 The tests run this server too (`infra_tests::Emulator`).
 
 Usage: python moto_server.py -H HOST -p PORT (as moto_server)
@@ -27,6 +30,7 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from moto import __version__ as moto_version
+from moto.acm.models import AWSCertificateManagerBackend
 from moto.core.types import Base64EncodedString
 from moto.ec2.models.launch_templates import LaunchTemplate
 from moto.ec2.utils import parse_user_data
@@ -219,6 +223,19 @@ def unique_caller_references():
     Route53Backend.create_hosted_zone = refusing_a_used_reference
 
 
+def tokens_outlive_their_certificates():
+    """Answer a token whose certificate was deleted with that certificate's ARN."""
+    request_certificate = AWSCertificateManagerBackend.request_certificate
+
+    def answering_a_deleted_certificate(self, domain_name, idempotency_token, *args, **kwargs):
+        arn = idempotency_token and self._get_arn_from_idempotency_token(idempotency_token)
+        if arn and arn not in self._certificates:
+            return arn
+        return request_certificate(self, domain_name, idempotency_token, *args, **kwargs)
+
+    AWSCertificateManagerBackend.request_certificate = answering_a_deleted_certificate
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -227,6 +244,7 @@ def main():
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto_server sets it
     parse_version_user_data()
     unique_caller_references()
+    tokens_outlive_their_certificates()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, Emulator(app), threaded=True)
 

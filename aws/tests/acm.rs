@@ -107,6 +107,34 @@ async fn requested_certificate_has_validation_records_and_turns_issued() {
     p.delete(&ctx(&stack, &resolved), site, DeleteOptions::default())
         .await
         .expect("delete again");
+
+    // Requested again within the token's hour (apply, destroy, apply): ACM answers the token
+    // with the deleted certificate; infra goes on to the next token and gets a new one.
+    let renewed = p
+        .create(&ctx(&stack, &resolved), &d)
+        .await
+        .expect("request after the delete");
+    assert_ne!(renewed.physical_id, created.physical_id);
+    let acm = raw().await;
+    let detail = acm
+        .describe_certificate()
+        .certificate_arn(&renewed.physical_id)
+        .send()
+        .await
+        .expect("the new certificate exists");
+    assert_eq!(
+        detail.certificate().and_then(|c| c.domain_name()),
+        Some("closet.example.com")
+    );
+    let stale = acm
+        .describe_certificate()
+        .certificate_arn(&created.physical_id)
+        .send()
+        .await;
+    assert!(stale.is_err(), "the first certificate stays deleted");
+    p.delete(&ctx(&stack, &resolved), &renewed, DeleteOptions::default())
+        .await
+        .expect("delete the new one");
 }
 
 #[tokio::test(flavor = "multi_thread")]

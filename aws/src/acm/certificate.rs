@@ -20,6 +20,11 @@ use crate::AwsProvider;
 
 /// How long a new certificate may take to show up, and to show its DNS validation records.
 pub(super) const VISIBLE_WITHIN: Duration = Duration::from_secs(30);
+/// Request tokens tried in turn (see `request`).
+const TOKEN_GENERATIONS: u32 = 4;
+/// How long a requested certificate may answer NotFound before its token is taken to name a
+/// deleted one (a new certificate shows up within a second or two).
+const STALE_AFTER: Duration = Duration::from_secs(5);
 /// How long a deleted listener may keep a certificate "in use".
 const IN_USE_RETRY: Duration = Duration::from_secs(300);
 #[derive(Debug, thiserror::Error)]
@@ -256,30 +261,7 @@ pub(super) async fn create(
             };
             return Ok(observe_existing(address, arn, &detail));
         }
-        Certificate::Request {
-            domain_name,
-            alternative_names,
-            ..
-        } => {
-            tracing::debug!(%address, %domain_name, "acm: requesting certificate");
-            let out = p
-                .acm
-                .request_certificate()
-                .domain_name(domain_name)
-                .set_subject_alternative_names(
-                    (!alternative_names.is_empty()).then(|| alternative_names.clone()),
-                )
-                .validation_method(ValidationMethod::Dns)
-                .idempotency_token(client_token(ctx.stack, &desired.id, &desired.resource))
-                .set_tags(Some(sdk_tags(&address, ctx.stack)?))
-                .send()
-                .await
-                .map_err(|e| api_error("acm:RequestCertificate", e))?;
-            out.certificate_arn.ok_or_else(|| AcmError::Missing {
-                address: address.clone(),
-                what: "certificate ARN",
-            })?
-        }
+        Certificate::Request { .. } => request(p, ctx, desired).await?,
         Certificate::Import { .. } => {
             tracing::debug!(%address, "acm: importing certificate");
             let lookup = || async {
@@ -298,6 +280,72 @@ pub(super) async fn create(
     let detail = wait_for_records(p, cert, &arn).await?;
     write_validation(p, ctx, &address, cert, &detail).await?;
     observe(p, address, Some(&desired.resource), &detail).await
+}
+
+/// Request the certificate. ACM answers a token used within the hour with that request's
+/// certificate, also when it was deleted since (apply, destroy, apply again): a token whose
+/// certificate is gone is followed by the next one. Retries of one token never make a second
+/// certificate; discovery by tags covers a run that stopped mid-request.
+async fn request(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+) -> Result<String, ProviderError> {
+    let address = desired.address();
+    for generation in 0..TOKEN_GENERATIONS {
+        let token = client_token(ctx.stack, &desired.id, &(&desired.resource, generation));
+        let arn = request_with(p, ctx, desired, &token).await?;
+        match retry_not_found(STALE_AFTER, || describe(p, &arn)).await {
+            Err(err) if is_not_found(&err) => {
+                tracing::debug!(%address, %arn, generation, "acm: the token named a deleted certificate");
+            }
+            _ => return Ok(arn),
+        }
+    }
+    Err(AcmError::Missing {
+        address,
+        what: "certificate that is not deleted for any of its request tokens",
+    }
+    .into())
+}
+
+async fn request_with(
+    p: &AwsProvider,
+    ctx: &Context<'_>,
+    desired: &Declared,
+    token: &str,
+) -> Result<String, ProviderError> {
+    let address = desired.address();
+    let Resource::Certificate(Certificate::Request {
+        domain_name,
+        alternative_names,
+        ..
+    }) = &desired.resource
+    else {
+        return Err(AcmError::WrongKind {
+            address,
+            found: desired.resource.kind(),
+        }
+        .into());
+    };
+    tracing::debug!(%address, %domain_name, "acm: requesting certificate");
+    let out = p
+        .acm
+        .request_certificate()
+        .domain_name(domain_name)
+        .set_subject_alternative_names(
+            (!alternative_names.is_empty()).then(|| alternative_names.clone()),
+        )
+        .validation_method(ValidationMethod::Dns)
+        .idempotency_token(token)
+        .set_tags(Some(sdk_tags(&address, ctx.stack)?))
+        .send()
+        .await
+        .map_err(|e| api_error("acm:RequestCertificate", e))?;
+    Ok(out.certificate_arn.ok_or(AcmError::Missing {
+        address,
+        what: "certificate ARN",
+    })?)
 }
 
 /// For a certificate validated in a zone: write its DNS validation records there (they are
