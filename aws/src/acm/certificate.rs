@@ -22,9 +22,6 @@ use crate::AwsProvider;
 pub(super) const VISIBLE_WITHIN: Duration = Duration::from_secs(30);
 /// Request tokens tried in turn (see `request`).
 const TOKEN_GENERATIONS: u32 = 4;
-/// How long a requested certificate may answer NotFound before its token is taken to name a
-/// deleted one (a new certificate shows up within a second or two).
-const STALE_AFTER: Duration = Duration::from_secs(5);
 /// How long a deleted listener may keep a certificate "in use".
 const IN_USE_RETRY: Duration = Duration::from_secs(300);
 #[derive(Debug, thiserror::Error)]
@@ -245,7 +242,7 @@ pub(super) async fn create(
         }
         .into());
     };
-    let arn = match cert {
+    let detail = match cert {
         Certificate::Existing { arn } => {
             let detail = match describe(p, arn).await {
                 Err(err)
@@ -261,7 +258,14 @@ pub(super) async fn create(
             };
             return Ok(observe_existing(address, arn, &detail));
         }
-        Certificate::Request { .. } => request(p, ctx, desired).await?,
+        Certificate::Request {
+            domain_name,
+            alternative_names,
+            ..
+        } => {
+            let names = (domain_name.as_str(), alternative_names.as_slice());
+            request(p, ctx, desired, names).await?
+        }
         Certificate::Import { .. } => {
             tracing::debug!(%address, "acm: importing certificate");
             let lookup = || async {
@@ -271,35 +275,37 @@ pub(super) async fn create(
                     .find(|(id, _)| *id == desired.id)
                     .map(|(_, arn)| arn))
             };
-            create_once(p.options.max_attempts, lookup, || {
+            let arn = create_once(p.options.max_attempts, lookup, || {
                 import(p, ctx, &address, cert, None)
             })
-            .await?
+            .await?;
+            retry_not_found(VISIBLE_WITHIN, || describe(p, &arn)).await?
         }
     };
-    let detail = wait_for_records(p, cert, &arn).await?;
     write_validation(p, ctx, &address, cert, &detail).await?;
     observe(p, address, Some(&desired.resource), &detail).await
 }
 
-/// Request the certificate. ACM answers a token used within the hour with that request's
-/// certificate, also when it was deleted since (apply, destroy, apply again): a token whose
-/// certificate is gone is followed by the next one. Retries of one token never make a second
-/// certificate; discovery by tags covers a run that stopped mid-request.
+/// Request the certificate and wait for its validation records. ACM answers a token used
+/// within the hour with that request's certificate, also when it was deleted since (apply,
+/// destroy, apply again): a token whose certificate stays NotFound for the whole visibility
+/// window is followed by the next one. Retries of one token never make a second certificate;
+/// discovery by tags covers a run that stopped mid-request.
 async fn request(
     p: &AwsProvider,
     ctx: &Context<'_>,
     desired: &Declared,
-) -> Result<String, ProviderError> {
+    names: (&str, &[String]),
+) -> Result<CertificateDetail, ProviderError> {
     let address = desired.address();
     for generation in 0..TOKEN_GENERATIONS {
         let token = client_token(ctx.stack, &desired.id, &(&desired.resource, generation));
-        let arn = request_with(p, ctx, desired, &token).await?;
-        match retry_not_found(STALE_AFTER, || describe(p, &arn)).await {
+        let arn = request_with(p, ctx, &address, names, &token).await?;
+        match wait_for_records(p, &arn).await {
             Err(err) if is_not_found(&err) => {
                 tracing::debug!(%address, %arn, generation, "acm: the token named a deleted certificate");
             }
-            _ => return Ok(arn),
+            other => return other,
         }
     }
     Err(AcmError::Missing {
@@ -309,41 +315,30 @@ async fn request(
     .into())
 }
 
+/// One RequestCertificate with `token`; the certificate's ARN.
 async fn request_with(
     p: &AwsProvider,
     ctx: &Context<'_>,
-    desired: &Declared,
+    address: &Address,
+    (domain_name, alternative_names): (&str, &[String]),
     token: &str,
 ) -> Result<String, ProviderError> {
-    let address = desired.address();
-    let Resource::Certificate(Certificate::Request {
-        domain_name,
-        alternative_names,
-        ..
-    }) = &desired.resource
-    else {
-        return Err(AcmError::WrongKind {
-            address,
-            found: desired.resource.kind(),
-        }
-        .into());
-    };
     tracing::debug!(%address, %domain_name, "acm: requesting certificate");
     let out = p
         .acm
         .request_certificate()
         .domain_name(domain_name)
         .set_subject_alternative_names(
-            (!alternative_names.is_empty()).then(|| alternative_names.clone()),
+            (!alternative_names.is_empty()).then(|| alternative_names.to_vec()),
         )
         .validation_method(ValidationMethod::Dns)
         .idempotency_token(token)
-        .set_tags(Some(sdk_tags(&address, ctx.stack)?))
+        .set_tags(Some(sdk_tags(address, ctx.stack)?))
         .send()
         .await
         .map_err(|e| api_error("acm:RequestCertificate", e))?;
     Ok(out.certificate_arn.ok_or(AcmError::Missing {
-        address,
+        address: address.clone(),
         what: "certificate ARN",
     })?)
 }
@@ -379,20 +374,14 @@ async fn write_validation(
     crate::route53::record::write_validation(p, ctx, address, zone, &records).await
 }
 
-/// Describe a new certificate, again for a short while until ACM has made its DNS validation
+/// Describe a requested certificate, again for a short while until ACM has made its DNS validation
 /// records (a requested certificate has none for its first seconds).
-async fn wait_for_records(
-    p: &AwsProvider,
-    cert: &Certificate,
-    arn: &str,
-) -> Result<CertificateDetail, ProviderError> {
+async fn wait_for_records(p: &AwsProvider, arn: &str) -> Result<CertificateDetail, ProviderError> {
     let start = Instant::now();
     let mut delay = Duration::from_millis(500);
     loop {
         let detail = retry_not_found(VISIBLE_WITHIN, || describe(p, arn)).await?;
-        let pending =
-            matches!(cert, Certificate::Request { .. }) && validation_records(&detail).is_empty();
-        if !pending || start.elapsed() >= VISIBLE_WITHIN {
+        if !validation_records(&detail).is_empty() || start.elapsed() >= VISIBLE_WITHIN {
             return Ok(detail);
         }
         pause(delay, || {
