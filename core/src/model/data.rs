@@ -163,11 +163,11 @@ pub struct DbInstance {
 
 impl DbInstance {
     /// A MySQL instance of `engine_version` (`8.0`; a change of major version replaces it;
-    /// `E0519`) and `instance_class` (`db.t3.micro`, `E0520`) in `subnet_group`. Defaults: identifier derived from
-    /// the stack and logical id, 20 GiB encrypted storage, no initial database, master user
-    /// `admin` with an AWS-managed password, no security groups, private, single-AZ, 7 days of
-    /// backups, deletion protection, a final snapshot on delete, IAM database authentication
-    /// on, Performance Insights and enhanced monitoring off.
+    /// `E0519`) and `instance_class` (`db.t3.micro`, `E0520`) in `subnet_group`. Defaults:
+    /// identifier derived from the stack and logical id, 20 GiB encrypted storage, no initial
+    /// database, master user `admin` with an AWS-managed password, no security groups, private,
+    /// single-AZ, 7 days of backups, deletion protection, a final snapshot on delete, IAM
+    /// database authentication on, Performance Insights and enhanced monitoring off.
     pub fn mysql(
         engine_version: impl Into<String>,
         instance_class: impl Into<String>,

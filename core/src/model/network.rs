@@ -216,8 +216,8 @@ pub enum Peer {
 /// Ports are inclusive; for [`IpProtocol::All`] they are 0..=65535 and ignored by AWS.
 ///
 /// Made in two steps: the protocol and ports ([`Rule::tcp`], [`Rule::tcp_range`],
-/// [`Rule::udp`], [`Rule::udp_range`], [`Rule::all`]), then the peer ([`RuleBuilder::from_anywhere`],
-/// [`RuleBuilder::from_cidr`], [`RuleBuilder::from_group`]...).
+/// [`Rule::udp`], [`Rule::udp_range`], [`Rule::all`]), then the peer
+/// ([`RuleBuilder::from_anywhere`], [`RuleBuilder::from_cidr`], [`RuleBuilder::from_group`]...).
 ///
 /// ```
 /// use infra_core::prelude::*;

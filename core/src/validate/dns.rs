@@ -5,6 +5,7 @@ use crate::model::*;
 use crate::refs::Address;
 
 use super::index::Index;
+use super::rules::error;
 use super::Diagnostic;
 
 /// DNS limits (RFC 1035): a label up to 63 octets, a name up to 253 characters.
@@ -12,10 +13,6 @@ const LABEL_MAX: usize = 63;
 const NAME_MAX: usize = 253;
 /// One TXT character-string holds at most 255 characters.
 const TXT_STRING_MAX: usize = 255;
-
-fn error(id: &str, a: &Address, field: &str, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(id, Some(a), Some(field), message)
-}
 
 /// Letters, digits and hyphens, not starting or ending with a hyphen; `_` is allowed anywhere
 /// (`_dmarc`, ACM's `_abc123` labels) and `*` as a whole label (wildcards).

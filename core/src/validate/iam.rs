@@ -6,14 +6,11 @@ use crate::stack::attributes;
 
 use super::index::Index;
 use super::lints::{IAM_MISSING_GRANT, IAM_SERVICE_WIDE, IAM_WRITE_ANYWHERE};
+use super::rules::error;
 use super::Diagnostic;
 
 /// IAM's limit on role names.
 const ROLE_NAME_MAX: usize = 64;
-
-fn error(id: &str, a: &Address, field: &str, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(id, Some(a), Some(field), message)
-}
 
 /// E06xx for one role.
 pub(crate) fn role(index: &Index<'_>, a: &Address, r: &Role, out: &mut Vec<Diagnostic>) {

@@ -4,11 +4,8 @@
 use crate::model::*;
 use crate::refs::Address;
 
+use super::rules::error;
 use super::Diagnostic;
-
-fn error(id: &str, a: &Address, field: &str, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(id, Some(a), Some(field), message)
-}
 
 /// Route53 takes TTLs up to 2^31 - 1 seconds.
 const TTL_MAX: u32 = i32::MAX as u32;

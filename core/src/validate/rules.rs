@@ -69,7 +69,8 @@ pub(crate) fn check(stack: &Stack) -> Vec<Diagnostic> {
     out
 }
 
-fn error(id: &str, a: &Address, field: &str, message: impl Into<String>) -> Diagnostic {
+/// An error diagnostic on field `field` of the resource at `a`.
+pub(super) fn error(id: &str, a: &Address, field: &str, message: impl Into<String>) -> Diagnostic {
     Diagnostic::error(id, Some(a), Some(field), message)
 }
 
