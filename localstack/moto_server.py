@@ -8,14 +8,17 @@
 * An operation moto does not implement answers HTTP 501 with a one-line message, instead of a
   500 with a Python traceback that clients retry as a server fault.
 
-It also makes three of moto 5.2.1's ways AWS's, where they made tests or the demo fail:
+It also makes four of moto 5.2.1's ways AWS's, where they made tests or the demo fail:
 * CreateLaunchTemplateVersion keeps the user data as a plain string, and an Auto Scaling group
   then created from that version fails with HTTP 500 (an AssertionError in moto);
 * CreateHostedZone with a CallerReference already used makes a second zone; AWS refuses it
   with HostedZoneAlreadyExists, which is what makes an SDK retry after a lost answer safe;
 * RequestCertificate with an idempotency token whose certificate was deleted answers HTTP 500
   (a KeyError in moto); ACM keeps a token for an hour and answers it with that request's
-  certificate, so here it answers the deleted certificate's ARN.
+  certificate, so here it answers the deleted certificate's ARN;
+* RemoveRoleFromInstanceProfile of a role the profile does not hold answers HTTP 500 (a
+  ValueError in moto), which the SDK retries as a server fault until it gives up: an SDK retry
+  after a lost answer then failed a destroy. IAM answers NoSuchEntity, as here.
 The tests run this server too (`infra_tests::Emulator`).
 
 Usage: python moto_server.py -H HOST -p PORT (as moto_server)
@@ -34,6 +37,8 @@ from moto.acm.models import AWSCertificateManagerBackend
 from moto.core.types import Base64EncodedString
 from moto.ec2.models.launch_templates import LaunchTemplate
 from moto.ec2.utils import parse_user_data
+from moto.iam.exceptions import NoSuchEntity
+from moto.iam.models import IAMBackend
 from moto.route53.exceptions import Route53ClientError
 from moto.route53.models import Route53Backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -236,6 +241,19 @@ def tokens_outlive_their_certificates():
     AWSCertificateManagerBackend.request_certificate = answering_a_deleted_certificate
 
 
+def removing_a_role_not_held_is_no_such_entity():
+    """Answer NoSuchEntity when the profile does not hold the role, as IAM does."""
+    remove_role_from_instance_profile = IAMBackend.remove_role_from_instance_profile
+
+    def answering_no_such_entity(self, profile_name, role_name):
+        profile = self.get_instance_profile(profile_name)
+        if all(role.name != role_name for role in profile.roles):
+            raise NoSuchEntity(f"Role {role_name} is not in instance profile {profile_name}.")
+        return remove_role_from_instance_profile(self, profile_name, role_name)
+
+    IAMBackend.remove_role_from_instance_profile = answering_no_such_entity
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -245,6 +263,7 @@ def main():
     parse_version_user_data()
     unique_caller_references()
     tokens_outlive_their_certificates()
+    removing_a_role_not_held_is_no_such_entity()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, Emulator(app), threaded=True)
 
