@@ -191,6 +191,45 @@ async fn a_new_role_not_yet_visible_to_iam_ec2_and_auto_scaling_is_waited_for() 
     assert_no_changes(&emulator.endpoint(), &stack, "after the retried apply");
 }
 
+/// A destroy whose first RemoveRoleFromInstanceProfile took effect but lost its answer: the
+/// SDK's retry is told NoSuchEntity (IAM's answer; localstack/moto_server.py makes moto's), which
+/// means done, and the role and profile go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_to_taking_the_role_out_of_its_profile_does_not_fail_destroy() {
+    let emulator = Emulator::start();
+    let stack = stack_file("single.rs");
+    infra(&emulator.endpoint(), &["apply", &stack, "--auto-approve"]).assert_success();
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let proxy = CountingProxy::with_options(
+        upstream(&emulator),
+        ProxyOptions {
+            faults: Some(Arc::new(move |operation: &Operation, _| {
+                let removing = operation.name == "RemoveRoleFromInstanceProfile";
+                if removing && !lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    Fault::LoseResponse
+                } else {
+                    Fault::Forward
+                }
+            })),
+            ..ProxyOptions::default()
+        },
+    );
+    let destroy = ["destroy", &stack, "--auto-approve", "--allow-data-loss"];
+    infra(&proxy.endpoint(), &destroy).assert_success();
+    assert!(proxy.count("RemoveRoleFromInstanceProfile") >= 2);
+    let aws = Aws::connect(&emulator.endpoint()).await;
+    let profiles = aws.iam.list_instance_profiles().send().await.unwrap();
+    assert!(profiles.instance_profiles().is_empty(), "{profiles:?}");
+    let roles = aws
+        .iam
+        .list_roles()
+        .path_prefix("/infra/")
+        .send()
+        .await
+        .unwrap();
+    assert!(roles.roles().is_empty(), "{:?}", roles.roles());
+}
+
 #[test]
 fn a_wildcard_statement_fails_validation_before_any_call() {
     let dir = TempDir::new("iam-wildcard");
