@@ -119,6 +119,12 @@ async fn a_hand_edited_statement_is_mended_and_destroy_leaves_no_role_profile_or
         &["destroy", &stack, "--auto-approve", "--allow-data-loss"],
     )
     .assert_success();
+    assert_no_roles_or_profiles(&aws).await;
+    assert_eq!(inline_policy(&aws, SINGLE_ROLE).await, None);
+}
+
+/// No role and no instance profile of infra's (path `/infra/`) is left.
+async fn assert_no_roles_or_profiles(aws: &Aws) {
     let roles = aws
         .iam
         .list_roles()
@@ -134,8 +140,7 @@ async fn a_hand_edited_statement_is_mended_and_destroy_leaves_no_role_profile_or
         .send()
         .await
         .unwrap();
-    assert!(profiles.instance_profiles().is_empty());
-    assert_eq!(inline_policy(&aws, SINGLE_ROLE).await, None);
+    assert!(profiles.instance_profiles().is_empty(), "{profiles:?}");
 }
 
 /// IAM's eventual consistency, as AWS shows it and moto does not: the first inline-policy write
@@ -218,16 +223,7 @@ async fn a_lost_answer_to_taking_the_role_out_of_its_profile_does_not_fail_destr
     infra(&proxy.endpoint(), &destroy).assert_success();
     assert!(proxy.count("RemoveRoleFromInstanceProfile") >= 2);
     let aws = Aws::connect(&emulator.endpoint()).await;
-    let profiles = aws.iam.list_instance_profiles().send().await.unwrap();
-    assert!(profiles.instance_profiles().is_empty(), "{profiles:?}");
-    let roles = aws
-        .iam
-        .list_roles()
-        .path_prefix("/infra/")
-        .send()
-        .await
-        .unwrap();
-    assert!(roles.roles().is_empty(), "{:?}", roles.roles());
+    assert_no_roles_or_profiles(&aws).await;
 }
 
 #[test]
